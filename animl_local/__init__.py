@@ -1,0 +1,4 @@
+"""Local-only machinery: the embedded engine, the stand-in Animl API and the CLI.
+
+Nothing here ships to Lambda.
+"""

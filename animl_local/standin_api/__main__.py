@@ -1,0 +1,5 @@
+import sys
+
+from animl_local.standin_api.server import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""The Chalice app's handlers: thin adapters from Lambda events to `functions`."""

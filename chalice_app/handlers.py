@@ -1,0 +1,137 @@
+"""Lambda handlers. Each turns its event into arguments and calls a plain function in `functions`.
+
+Registered on a Blueprint so the root `app.py` stays a shim and handler strings name this module.
+Errors raised here reach Step Functions as the exception's class name (`BadArchive`,
+`AnimlApiUnavailable`, ...), which is what the ASL's Retry and Catch match on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from chalice import Blueprint
+
+from functions import batch_steps, execution_events, uploads
+from functions.graphql_client import AnimlApiClient, client_for_stage
+from functions.ingest_image import Services
+from functions.settings import Settings
+from functions.single_image import ingest_single_image
+
+logger = logging.getLogger("animl_ingest")
+logger.setLevel(logging.INFO)
+
+blueprint = Blueprint(__name__)
+
+# Read at import because Chalice needs the bucket name when it builds the notification; the
+# stage's config.json sets INGESTION_BUCKET for deploy and runtime alike.
+INGESTION_BUCKET = os.environ.get("INGESTION_BUCKET", Settings(stage="dev").ingestion_bucket)
+
+
+@dataclass(frozen=True)
+class Context:
+    settings: Settings
+    session: boto3.session.Session
+
+    def client(self, name: str) -> Any:
+        return self.session.client(name, region_name=self.settings.region)
+
+    def api(self) -> AnimlApiClient:
+        return client_for_stage(self.client("ssm"), self.client("secretsmanager"),
+                                self.settings.stage)
+
+    def services(self) -> Services:
+        return Services(s3=self.client("s3"), api=self.api(), settings=self.settings)
+
+
+def _context() -> Context:
+    return Context(settings=Settings.from_environment(), session=boto3.session.Session())
+
+
+@blueprint.on_s3_event(bucket=INGESTION_BUCKET, events=["s3:ObjectCreated:*"], name="on_upload")
+def on_upload(event: Any) -> None:
+    """Entry point: a zip starts its batch, an image is ingested, anything else is ignored."""
+    kind = uploads.classify_upload(event.key)
+    if kind == uploads.IGNORED:
+        logger.info("ignored upload %s: not a .zip or an image", event.key)
+        return
+    ctx = _context()
+    if kind == uploads.SINGLE_IMAGE:
+        outcome = ingest_single_image(ctx.services(), event.bucket, event.key)
+        logger.info("image %s: %s", event.key, outcome and outcome.outcome or "parked or gone")
+        return
+    batch_id = uploads.batch_id_from_key(event.key)
+    if batch_id is None:
+        logger.info("ignored archive %s: not named <batch-id>.zip", event.key)
+        return
+    account = blueprint.lambda_context.invoked_function_arn.split(":")[4]
+    uploads.start_batch_execution(
+        ctx.client("stepfunctions"), ctx.settings.state_machine_arn(account), batch_id,
+        event.bucket, event.key,
+    )
+
+
+@blueprint.lambda_function(name="inspect_archive")
+def inspect_archive(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    ctx = _context()
+    archive = event["archive"]
+    return batch_steps.inspect_batch_archive(
+        ctx.client("s3"), ctx.settings, event["batchId"], archive["Bucket"], archive["Key"]
+    )
+
+
+@blueprint.lambda_function(name="update_batch_status")
+def update_batch_status(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """`{"batchId", "field", "at"[, "total"]}`: stamp one status field on the batch record."""
+    api = _context().api()
+    if event["field"] == "uploadComplete":
+        return batch_steps.mark_upload_complete(api, event["batchId"], event["total"], event["at"])
+    return batch_steps.mark_batch(api, event["batchId"], **{event["field"]: event["at"]})
+
+
+@blueprint.lambda_function(name="ingest_image_group")
+def ingest_image_group(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    archive = event["archive"]
+    item = event["item"]
+    return batch_steps.ingest_group(
+        _context().services(), event["batchId"], archive["Bucket"], archive["Key"],
+        item["group"], item["entries"],
+    )
+
+
+@blueprint.lambda_function(name="summarize_batch")
+def summarize_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    ctx = _context()
+    return batch_steps.summarize_batch(ctx.client("s3"), ctx.settings, event["batchId"])
+
+
+@blueprint.lambda_function(name="record_batch_error")
+def record_batch_error(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """From the Catch of a deterministic failure: `{"batchId", "error": {"Error", "Cause"}}`."""
+    message = execution_events.cause_message(event["error"].get("Cause"))
+    return batch_steps.record_batch_error(_context().api(), event["batchId"], message)
+
+
+@blueprint.on_cw_event(
+    {
+        "source": ["aws.states"],
+        "detail-type": ["Step Functions Execution Status Change"],
+        "detail": {"status": list(execution_events.ENDED_BADLY)},
+    },
+    name="on_execution_status_change",
+)
+def on_execution_status_change(event: Any) -> None:
+    """Record a batch error for an execution that ended badly (not already recorded)."""
+    ctx = _context()
+    raw = event.to_dict()
+    if not str(raw.get("detail", {}).get("stateMachineArn", "")).endswith(
+        ctx.settings.state_machine_name
+    ):
+        return
+    found = execution_events.batch_error_for(raw)
+    if found:
+        batch_id, message = found
+        batch_steps.record_batch_error(ctx.api(), batch_id, message)

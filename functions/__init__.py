@@ -1,0 +1,1 @@
+"""Step logic of the Animl ingest stack: plain functions, called by thin Lambda handlers."""

@@ -1,0 +1,199 @@
+"""Reading a zip archive in S3 without downloading it.
+
+`inspect_archive` reads the central directory through ranged GETs (Python's zipfile over a seekable
+S3 reader: ZIP64 and CP437/UTF-8 names come for free) and returns the image entries.
+`read_entry` reads one entry's local header and data by offset, so a worker never touches the
+central directory. Bad archives raise `BadArchive`, whose message is shown to the user.
+"""
+
+from __future__ import annotations
+
+import io
+import posixpath
+import struct
+import zipfile
+import zlib
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from functions import reasons
+
+
+class BadArchive(Exception):
+    """The upload is not a readable zip archive (deterministic: retrying will not help)."""
+
+
+class EntryUnreadable(Exception):
+    """One entry cannot be read; `reason` is its reason code."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+class S3RangeReader(io.RawIOBase):
+    """A seekable, read-only file over one S3 object, each read a ranged GET."""
+
+    def __init__(self, s3: Any, bucket: str, key: str, size: int | None = None) -> None:
+        self._s3, self._bucket, self._key = s3, bucket, key
+        self._size = size if size is not None else s3.head_object(Bucket=bucket, Key=key)[
+            "ContentLength"]
+        self._pos = 0
+        self.requests = 0
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def read_range(self, start: int, length: int) -> bytes:
+        if length <= 0 or start >= self._size:
+            return b""
+        end = min(self._size, start + length) - 1
+        self.requests += 1
+        reply = self._s3.get_object(Bucket=self._bucket, Key=self._key, Range=f"bytes={start}-{end}")
+        return reply["Body"].read()
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read_range(self._pos, len(buffer))
+        buffer[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+
+@dataclass(frozen=True)
+class ZipEntry:
+    """Where one member's bytes are, as the central directory says."""
+
+    name: str
+    path: str  # a safe relative path: what the entry is called inside the batch
+    header_offset: int
+    compressed_size: int
+    size: int
+    method: int
+    crc: int
+    flags: int
+
+    def to_item(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> ZipEntry:
+        return cls(**item)
+
+
+@dataclass(frozen=True)
+class ArchiveListing:
+    images: list[ZipEntry]
+    skipped: list[dict[str, str]]  # {"path", "reason"} for entries that are not images
+
+
+def safe_entry_path(name: str) -> str:
+    """Map a member name to a relative POSIX path that cannot leave the batch's prefix."""
+    cleaned = name.replace("\\", "/")
+    if len(cleaned) >= 2 and cleaned[1] == ":":
+        cleaned = cleaned[2:]  # drive letter
+    parts = [p for p in cleaned.split("/") if p not in ("", ".", "..")]
+    return posixpath.join(*parts) if parts else ""
+
+
+def classify_entry(info: zipfile.ZipInfo) -> str | None:
+    """None for an image entry, else the reason the entry is skipped."""
+    path = safe_entry_path(info.filename)
+    if info.is_dir() or not path:
+        return reasons.SKIPPED_DIRECTORY
+    segments = path.split("/")
+    if segments[0] == "__MACOSX" or any(s.startswith(".") for s in segments):
+        return reasons.SKIPPED_HIDDEN
+    if reasons.is_image_name(path) or path.lower().endswith(reasons.VIDEO_EXTENSIONS):
+        # Videos are listed so that they get a recorded outcome, not silently skipped.
+        return None
+    return reasons.SKIPPED_UNSUPPORTED_TYPE
+
+
+def inspect_archive(reader: S3RangeReader) -> ArchiveListing:
+    """List the archive's entries from its central directory; raise BadArchive if unreadable."""
+    if reader.size == 0:
+        raise BadArchive("Bad archive: the file is empty (0 bytes)")
+    try:
+        # A buffered view keeps zipfile's many small reads to few ranged GETs.
+        with zipfile.ZipFile(io.BufferedReader(reader, buffer_size=1 << 20)) as archive:
+            infos = archive.infolist()
+    except zipfile.BadZipFile as exc:
+        raise BadArchive(f"Bad archive: {exc}") from None
+    except (EOFError, struct.error, ValueError, OSError) as exc:
+        raise BadArchive(f"Bad archive: unreadable central directory ({exc})") from None
+    images, skipped = [], []
+    for info in infos:
+        skip_reason = classify_entry(info)
+        if skip_reason:
+            skipped.append({"path": info.filename, "reason": skip_reason})
+            continue
+        images.append(
+            ZipEntry(
+                name=info.filename,
+                path=safe_entry_path(info.filename),
+                header_offset=info.header_offset,
+                compressed_size=info.compress_size,
+                size=info.file_size,
+                method=info.compress_type,
+                crc=info.CRC,
+                flags=info.flag_bits,
+            )
+        )
+    return ArchiveListing(images=images, skipped=skipped)
+
+
+_LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
+_LOCAL_HEADER_SIGNATURE = b"PK\x03\x04"
+
+
+def read_entry(reader: S3RangeReader, entry: ZipEntry, max_bytes: int) -> bytes:
+    """The decompressed bytes of one entry, CRC-checked; EntryUnreadable with a reason if not."""
+    if entry.flags & 0x1:
+        raise EntryUnreadable(reasons.ENCRYPTED_ENTRY, "the entry is encrypted")
+    if entry.method not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise EntryUnreadable(
+            reasons.UNSUPPORTED_COMPRESSION, f"compression method {entry.method} is not supported"
+        )
+    if entry.size > max_bytes:
+        raise EntryUnreadable(reasons.IMAGE_TOO_LARGE, f"{entry.size} bytes uncompressed")
+    header = reader.read_range(entry.header_offset, _LOCAL_HEADER.size)
+    if len(header) != _LOCAL_HEADER.size or header[:4] != _LOCAL_HEADER_SIGNATURE:
+        raise EntryUnreadable(reasons.CORRUPTED_IMAGE_FILE, "local header not found")
+    name_length, extra_length = _LOCAL_HEADER.unpack(header)[-2:]
+    data_start = entry.header_offset + _LOCAL_HEADER.size + name_length + extra_length
+    raw = reader.read_range(data_start, entry.compressed_size)
+    if len(raw) != entry.compressed_size:
+        raise EntryUnreadable(reasons.CORRUPTED_IMAGE_FILE, "the entry's data is truncated")
+    data = _decompress(raw, entry, max_bytes)
+    if zlib.crc32(data) != entry.crc:
+        raise EntryUnreadable(reasons.CORRUPTED_IMAGE_FILE, "CRC mismatch")
+    return data
+
+
+def _decompress(raw: bytes, entry: ZipEntry, max_bytes: int) -> bytes:
+    if entry.method == zipfile.ZIP_STORED:
+        return raw
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    try:
+        # Bounded output: a lying size field cannot make us inflate a bomb.
+        data = inflater.decompress(raw, max_bytes + 1)
+    except zlib.error as exc:
+        raise EntryUnreadable(reasons.CORRUPTED_IMAGE_FILE, f"deflate error: {exc}") from None
+    if len(data) > max_bytes:
+        raise EntryUnreadable(reasons.IMAGE_TOO_LARGE, "inflates past the size limit")
+    return data

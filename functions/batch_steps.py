@@ -1,0 +1,132 @@
+"""The steps of the IngestBatch state machine, as plain functions over explicit clients."""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+from collections import Counter
+from typing import Any
+
+from functions import storage
+from functions.archive import (
+    EntryUnreadable,
+    S3RangeReader,
+    ZipEntry,
+    inspect_archive,
+    read_entry,
+)
+from functions.graphql_client import AnimlApiClient
+from functions.ingest_image import (
+    SKIPPED,
+    ImageSource,
+    Outcome,
+    Services,
+    ingest_image,
+    reject_before_api,
+)
+from functions.manifest import manifest_items
+from functions.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+class IncompleteBatch(Exception):
+    """Some manifest items have no recorded outcome: the batch must not be called done."""
+
+
+def inspect_batch_archive(s3: Any, settings: Settings, batch_id: str, bucket: str, key: str
+                          ) -> dict[str, Any]:
+    """Read the archive's directory, write the manifest and return the counts for the batch."""
+    reader = S3RangeReader(s3, bucket, key)
+    listing = inspect_archive(reader)
+    items = manifest_items(listing, settings.group_max_entries, settings.group_max_bytes)
+    work = settings.batch_work_bucket
+    storage.put_json(s3, work, storage.manifest_key(batch_id), items)
+    storage.put_json(s3, work, storage.inspection_key(batch_id), {"skipped": listing.skipped})
+    return {
+        "total": len(listing.images),
+        "groups": len(items),
+        "skipped": len(listing.skipped),
+        "archiveBytes": reader.size,
+        "manifest": {"Bucket": work, "Key": storage.manifest_key(batch_id)},
+    }
+
+
+def ingest_group(services: Services, batch_id: str, bucket: str, key: str, group: int,
+                 entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Ingest one Map item's entries; write their outcomes to S3 and return the counts."""
+    reader = S3RangeReader(services.s3, bucket, key)
+    outcomes = [_ingest_entry(services, reader, batch_id, bucket, key, ZipEntry.from_item(item))
+                for item in entries]
+    storage.put_json(
+        services.s3,
+        services.settings.batch_work_bucket,
+        storage.outcomes_key(batch_id, group),
+        [o.to_dict() for o in outcomes],
+    )
+    counts = Counter(o.outcome for o in outcomes)
+    return {"group": group, "images": len(outcomes), **counts}
+
+
+def _ingest_entry(services: Services, reader: S3RangeReader, batch_id: str, bucket: str, key: str,
+                  entry: ZipEntry) -> Outcome:
+    source = ImageSource(
+        file_name=posixpath.basename(entry.path), bucket=bucket, key=key, batch_id=batch_id,
+        path=entry.path,
+    )
+    try:
+        data = read_entry(reader, entry, services.settings.max_image_bytes)
+    except EntryUnreadable as unreadable:
+        raw = reader.read_range(entry.header_offset, entry.compressed_size)
+        return reject_before_api(raw, source, unreadable.reason, str(unreadable), services)
+    return ingest_image(data, source, services)
+
+
+def summarize_batch(s3: Any, settings: Settings, batch_id: str) -> dict[str, Any]:
+    """Collect every group's outcomes into the batch report; fail if any group is missing."""
+    work = settings.batch_work_bucket
+    items = storage.get_json(s3, work, storage.manifest_key(batch_id))
+    skipped = storage.get_json(s3, work, storage.inspection_key(batch_id))["skipped"]
+    images: list[dict[str, Any]] = []
+    missing: list[int] = []
+    for item in items:
+        try:
+            images.extend(storage.get_json(s3, work, storage.outcomes_key(batch_id, item["group"])))
+        except s3.exceptions.NoSuchKey:
+            missing.append(item["group"])
+    if missing:
+        lost = sum(len(item["entries"]) for item in items if item["group"] in missing)
+        raise IncompleteBatch(
+            f"{lost} image(s) in {len(missing)} group(s) have no outcome (groups {missing[:10]})"
+        )
+    images.extend(
+        {"path": s["path"], "outcome": SKIPPED, "reason": s["reason"], "id": None, "md": None}
+        for s in skipped
+    )
+    report = {
+        "batch": batch_id,
+        "counts": dict(Counter(i["outcome"] for i in images)),
+        "reasons": dict(Counter(i["reason"] for i in images if i["reason"])),
+        "images": images,
+    }
+    storage.put_json(s3, work, storage.report_key(batch_id), report)
+    return {"counts": report["counts"], "reasons": report["reasons"],
+            "report": {"Bucket": work, "Key": storage.report_key(batch_id)}}
+
+
+def mark_batch(api: AnimlApiClient, batch_id: str, **fields: Any) -> dict[str, Any]:
+    """Copy status fields onto the batch record (updateBatch), returning the record."""
+    return api.update_batch(batch_id, **fields)
+
+
+def mark_upload_complete(api: AnimlApiClient, batch_id: str, total: int, at: str
+                         ) -> dict[str, Any]:
+    """uploadComplete and total; an empty batch is also processed and ended at that moment."""
+    fields: dict[str, Any] = {"total": total, "uploadComplete": at}
+    if total == 0:
+        fields.update(processingStart=at, processingEnd=at)
+    return mark_batch(api, batch_id, **fields)
+
+
+def record_batch_error(api: AnimlApiClient, batch_id: str, error: str) -> dict[str, Any]:
+    return api.create_batch_error(batch_id, error)

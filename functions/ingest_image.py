@@ -1,0 +1,168 @@
+"""The unit of work for one image, shared by the batch worker and the single-image path.
+
+bytes -> type check -> EXIF -> md5 -> renditions -> createImage -> serving copies or dead-letter.
+A bad image is an outcome, never an exception; only transient failures (S3, API unavailable) raise,
+so that the caller's Retry can run the whole unit again, which converges (see `_already_ours`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import posixpath
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from functions import metadata, reasons, storage
+from functions.graphql_client import AnimlApiClient, AnimlApiRejected
+from functions.image_checks import ImageRejected, ImageType, sniff_image_type
+from functions.renditions import ImageUndecodable, Rendered, render
+from functions.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+INGESTED = "ingested"
+DEAD_LETTER = "dead-letter"
+SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """Where the bytes came from: a batch entry (`path` inside the zip) or a single object."""
+
+    file_name: str
+    bucket: str
+    key: str
+    batch_id: str | None = None
+    path: str | None = None
+
+
+@dataclass
+class Outcome:
+    path: str
+    outcome: str
+    reason: str | None = None
+    id: str | None = None
+    md: dict[str, Any] | None = None
+    detail: str | None = None
+    keys: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Services:
+    """The clients the unit of work talks to, passed explicitly."""
+
+    s3: Any
+    api: AnimlApiClient
+    settings: Settings
+
+
+def ingest_image(data: bytes, source: ImageSource, services: Services) -> Outcome:
+    """Ingest one image end to end and return its outcome."""
+    path = source.path or source.file_name
+    try:
+        image_type = sniff_image_type(data, services.settings.max_image_bytes)
+        errors: list[str] = []
+        try:
+            rendered: Rendered | None = render(data, image_type, services.settings.max_image_pixels)
+        except ImageUndecodable as exc:
+            rendered, errors = None, [str(exc)]
+    except ImageRejected as rejected:
+        return reject_before_api(data, source, rejected.reason, str(rejected), services)
+
+    md = build_md(data, image_type, source, rendered, errors, services.settings)
+    try:
+        attempt = services.api.create_image(md)
+    except AnimlApiRejected as thrown:
+        return _dead_letter_thrown(data, source, md, str(thrown), services)
+    image_id = attempt["_id"]
+    api_errors = [e["error"] for e in attempt.get("errors") or []]
+    if api_errors and not _already_ours(api_errors, md, image_id, services):
+        reason = reasons.dead_letter_reason(api_errors)
+        key = storage.dead_letter_key(reason, image_id, source.file_name)
+        _put(services, services.settings.dead_letter_bucket, key, data, image_type.mime_type)
+        return Outcome(path, DEAD_LETTER, reason, image_id, md, "; ".join(api_errors), [key])
+    if rendered is None:  # only reachable if the API accepted an undecodable image
+        raise ValueError("no renditions for an image the API accepted")
+    keys = _store_serving_copies(data, image_type, image_id, rendered, services)
+    return Outcome(path, INGESTED, None, image_id, md, None, keys)
+
+
+def build_md(data: bytes, image_type: ImageType, source: ImageSource, rendered: Rendered | None,
+             errors: list[str], settings: Settings) -> dict[str, Any]:
+    """The `md` object createImage receives, with the contract's fields and defaults."""
+    tags = metadata.read_exif(data)
+    md: dict[str, Any] = dict(tags)
+    md.pop("DateTimeOriginal", None)
+    date_time_original = metadata.iso_datetime(tags.get("DateTimeOriginal"))
+    if date_time_original:
+        md["DateTimeOriginal"] = date_time_original
+    stem, extension = posixpath.splitext(source.file_name)
+    md.update(
+        {
+            "Bucket": source.bucket,
+            "Key": source.key,
+            "FileName": stem + extension.lower(),
+            "FileTypeExtension": image_type.extension,
+            "MIMEType": image_type.mime_type,
+            "batchId": source.batch_id,
+            "Path": source.path,
+            "ProdBucket": settings.serving_bucket,
+            "Hash": hashlib.md5(data).hexdigest(),
+            "ImageBytes": len(data),
+            "Make": tags.get("Make") or "unknown",
+            "SerialNumber": metadata.serial_number(tags) or "unknown",
+            "errors": list(errors),
+        }
+    )
+    if rendered:
+        md["ImageWidth"] = tags.get("ImageWidth") or rendered.width
+        md["ImageHeight"] = tags.get("ImageLength") or rendered.height
+    return md
+
+
+def reject_before_api(data: bytes, source: ImageSource, reason: str, detail: str,
+                      services: Services) -> Outcome:
+    """Dead-letter a file our own checks refused; the API never sees it."""
+    path = source.path or source.file_name
+    key = storage.rejected_key(reason, source.batch_id, path)
+    _put(services, services.settings.dead_letter_bucket, key, data, "application/octet-stream")
+    return Outcome(path, DEAD_LETTER, reason, None, None, detail, [key])
+
+
+def _dead_letter_thrown(data: bytes, source: ImageSource, md: dict[str, Any], message: str,
+                        services: Services) -> Outcome:
+    path = source.path or source.file_name
+    key = storage.dead_letter_key(message, None, source.file_name)
+    _put(services, services.settings.dead_letter_bucket, key, data, md["MIMEType"])
+    # With no image id, createImageError cannot be called (the schema requires `image`).
+    return Outcome(path, DEAD_LETTER, message, None, md, message, [key])
+
+
+def _already_ours(api_errors: list[str], md: dict[str, Any], image_id: str,
+                  services: Services) -> bool:
+    """A lone duplicate error for a record made from this very file is our own earlier try."""
+    if len(api_errors) != 1 or "E11000" not in api_errors[0]:
+        return False
+    existing = services.api.get_image(image_id) or {}
+    mine = (md["batchId"], md["Path"], md["FileName"])
+    return (existing.get("batchId"), existing.get("path"), existing.get("originalFileName")) == mine
+
+
+def _store_serving_copies(data: bytes, image_type: ImageType, image_id: str, rendered: Rendered,
+                          services: Services) -> list[str]:
+    bucket = services.settings.serving_bucket
+    bodies = {"original": data, "medium": rendered.medium, "small": rendered.small}
+    keys = []
+    for rendition in storage.RENDITIONS:
+        key = storage.serving_key(image_id, rendition, image_type.extension)
+        _put(services, bucket, key, bodies[rendition], image_type.mime_type)
+        keys.append(key)
+    return keys
+
+
+def _put(services: Services, bucket: str, key: str, body: bytes, content_type: str) -> None:
+    services.s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)

@@ -1,0 +1,42 @@
+"""Reason codes: why an image was dead-lettered or skipped. One place, used everywhere."""
+
+from __future__ import annotations
+
+# Dead-letter reasons named by the API contract.
+MULTIPLE_ERRORS = "MULTIPLE_ERRORS"
+DUPLICATE_IMAGE = "DUPLICATE_IMAGE"
+CORRUPTED_IMAGE_FILE = "CORRUPTED_IMAGE_FILE"
+UNKNOWN_ID = "UNKNOWN_ID"
+
+# Reasons found by our own checks, before the API is called.
+EMPTY_FILE = "EMPTY_FILE"
+NOT_AN_IMAGE = "NOT_AN_IMAGE"
+VIDEO_FILE = "VIDEO_FILE"
+UNSUPPORTED_IMAGE_TYPE = "UNSUPPORTED_IMAGE_TYPE"
+IMAGE_TOO_LARGE = "IMAGE_TOO_LARGE"
+TOO_MANY_PIXELS = "TOO_MANY_PIXELS"
+UNSUPPORTED_COMPRESSION = "UNSUPPORTED_COMPRESSION"
+ENCRYPTED_ENTRY = "ENCRYPTED_ENTRY"
+
+# Skipped archive entries (not images at all, or not meant to be).
+SKIPPED_DIRECTORY = "DIRECTORY"
+SKIPPED_HIDDEN = "HIDDEN_FILE"
+SKIPPED_UNSUPPORTED_TYPE = "UNSUPPORTED_FILE_TYPE"
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".m4v", ".3gp", ".wmv")
+
+
+def dead_letter_reason(errors: list[str]) -> str:
+    """The dead-letter folder for the errors the API returned, as the contract names them."""
+    if any("E11000" in e for e in errors):
+        return DUPLICATE_IMAGE
+    if any("corrupt" in e.lower() for e in errors):
+        return CORRUPTED_IMAGE_FILE
+    if len(errors) > 1:
+        return MULTIPLE_ERRORS
+    return errors[0]
+
+
+def is_image_name(name: str) -> bool:
+    return name.lower().endswith(IMAGE_EXTENSIONS)

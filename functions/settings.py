@@ -1,0 +1,86 @@
+"""One place for the stage's facts: resource names, limits and the environment they come from.
+
+Lambda handlers build a `Settings` from their environment once and pass it down explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+APP_NAME = "animl-ingest"
+STATE_MACHINE_BASENAME = "IngestBatch"
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str
+    region: str = "us-west-2"
+    # Largest image accepted before decoding, and the decompression-bomb guard.
+    max_image_bytes: int = 100 * 1024 * 1024
+    max_image_pixels: int = 100_000_000
+    # Pre-batching of the manifest: a Map item holds at most this many entries / bytes.
+    group_max_entries: int = 25
+    group_max_bytes: int = 200 * 1024 * 1024
+    maintenance_mode: bool = False
+
+    @property
+    def ingestion_bucket(self) -> str:
+        return f"animl-images-ingestion-{self.stage}"
+
+    @property
+    def serving_bucket(self) -> str:
+        return f"animl-images-serving-{self.stage}"
+
+    @property
+    def dead_letter_bucket(self) -> str:
+        return f"animl-images-dead-letter-{self.stage}"
+
+    @property
+    def parking_lot_bucket(self) -> str:
+        return f"animl-images-parkinglot-{self.stage}"
+
+    @property
+    def batch_work_bucket(self) -> str:
+        """Manifests, per-group outcomes and reports of batches (ours, not the API's)."""
+        return f"animl-ingest-batches-{self.stage}"
+
+    @property
+    def buckets(self) -> tuple[str, ...]:
+        return (
+            self.ingestion_bucket,
+            self.serving_bucket,
+            self.dead_letter_bucket,
+            self.parking_lot_bucket,
+            self.batch_work_bucket,
+        )
+
+    @property
+    def api_url_parameter(self) -> str:
+        return f"/api/url-{self.stage}"
+
+    @property
+    def api_key_secret(self) -> str:
+        return f"api-key-{self.stage}"
+
+    @property
+    def state_machine_name(self) -> str:
+        return f"{APP_NAME}-{self.stage}-{STATE_MACHINE_BASENAME}"
+
+    def state_machine_arn(self, account_id: str) -> str:
+        return f"arn:aws:states:{self.region}:{account_id}:stateMachine:{self.state_machine_name}"
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        defaults = cls(stage="dev")
+        return cls(
+            stage=env.get("STAGE", defaults.stage),
+            region=env.get("AWS_REGION", env.get("AWS_DEFAULT_REGION", defaults.region)),
+            max_image_bytes=int(env.get("MAX_IMAGE_BYTES", defaults.max_image_bytes)),
+            max_image_pixels=int(env.get("MAX_IMAGE_PIXELS", defaults.max_image_pixels)),
+            group_max_entries=int(env.get("GROUP_MAX_ENTRIES", defaults.group_max_entries)),
+            group_max_bytes=int(env.get("GROUP_MAX_BYTES", defaults.group_max_bytes)),
+            maintenance_mode=env.get("MAINTENANCE_MODE", "false").lower() == "true",
+        )

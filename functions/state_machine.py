@@ -1,0 +1,67 @@
+"""The IngestBatch definition and its `${...}` placeholders, filled the same way everywhere.
+
+Placeholders stand for whole JSON values (`"${RetryMaxAttempts}"` may become the number 3), so
+the file on disk is valid JSON before and after filling.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+DEFINITION_PATH = Path(__file__).resolve().parent.parent / "statemachine" / "ingest_batch.asl.json"
+_PLACEHOLDER = re.compile(r"^\$\{([A-Za-z0-9]+)\}$")
+
+# Timing and fan-out that AWS uses; the local runtime overrides them to run in seconds.
+DEFAULT_TUNING: dict[str, Any] = {
+    "RetryIntervalSeconds": 2,
+    "RetryMaxAttempts": 4,
+    "MapMaxConcurrency": 200,
+}
+
+
+def function_placeholder(function_name: str) -> str:
+    """`ingest_image_group` -> `IngestImageGroupFunctionArn`."""
+    return "".join(part.capitalize() for part in function_name.split("_")) + "FunctionArn"
+
+
+def placeholders(definition: Any) -> set[str]:
+    found: set[str] = set()
+    _walk(definition, lambda name: found.add(name) or None)
+    return found
+
+
+def fill(definition: Any, values: dict[str, Any]) -> Any:
+    """A copy of `definition` with every placeholder replaced; KeyError names a missing one."""
+    def value_of(name: str) -> Any:
+        if name not in values:
+            raise KeyError(f"no value for placeholder ${{{name}}}")
+        return values[name]
+    return _walk(definition, value_of)
+
+
+def load_definition(path: Path = DEFINITION_PATH) -> dict[str, Any]:
+    return json.loads(path.read_text())
+
+
+def render_definition(function_arns: dict[str, str], tuning: dict[str, Any] | None = None,
+                      path: Path = DEFINITION_PATH) -> str:
+    """The ASL as a string for CreateStateMachine, from function names -> ARNs."""
+    values = {**DEFAULT_TUNING, **(tuning or {})}
+    values.update({function_placeholder(name): arn for name, arn in function_arns.items()})
+    return json.dumps(fill(load_definition(path), values))
+
+
+def _walk(node: Any, replace: Any) -> Any:
+    if isinstance(node, dict):
+        return {key: _walk(value, replace) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_walk(value, replace) for value in node]
+    if isinstance(node, str):
+        match = _PLACEHOLDER.match(node)
+        if match:
+            replaced = replace(match.group(1))
+            return node if replaced is None else replaced
+    return node
