@@ -1,8 +1,5 @@
-"""Chalice's entry point: the app object only. Handlers live in chalice_app/handlers.py."""
+"""Chalice's entry point, a shim: the app lives in chalice_app/, handlers in its handlers.py."""
 
-from chalice import Chalice
+from chalice_app.application import app
 
-from chalice_app.handlers import blueprint
-
-app = Chalice(app_name="animl-ingest")
-app.register_blueprint(blueprint)
+__all__ = ["app"]

@@ -67,7 +67,7 @@ def on_upload(event: Any) -> None:
     if batch_id is None:
         logger.info("ignored archive %s: not named <batch-id>.zip", event.key)
         return
-    account = blueprint.lambda_context.invoked_function_arn.split(":")[4]
+    account = ctx.client("sts").get_caller_identity()["Account"]
     uploads.start_batch_execution(
         ctx.client("stepfunctions"), ctx.settings.state_machine_arn(account), batch_id,
         event.bucket, event.key,

@@ -1,0 +1,259 @@
+"""The one engine adapter: a whole stage on moto, with our handlers behind its Lambdas.
+
+`EmbeddedStage` starts moto with its Step Functions interpreter, creates what a deployed stage has
+(buckets, SSM parameters, the API-key secret, one Lambda per Chalice handler, the ingestion bucket's
+notification, the IngestBatch state machine from the real ASL) and routes invocations to the
+handlers through `lambda_adapter`. On AWS an EventBridge rule delivers execution status changes;
+here `wait_for_execution` sends the same event to the same handler when an execution ends badly.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+import uuid
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from moto import mock_aws
+
+from animl_local.lambda_adapter import InvocationLog, handlers_serve_invocations
+from functions import storage
+from functions.execution_events import ENDED_BADLY
+from functions.settings import APP_NAME, Settings
+from functions.state_machine import render_definition
+
+ACCOUNT_ID = "123456789012"
+ENGINE_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+TERMINAL = ("SUCCEEDED", *ENDED_BADLY)
+
+# Local runs retry at once and keep the fan-out to what two cores can use.
+LOCAL_TUNING: dict[str, Any] = {"RetryIntervalSeconds": 1, "RetryMaxAttempts": 2,
+                                "MapMaxConcurrency": 4}
+
+ENTRY_FUNCTION = "on_upload"
+STATUS_CHANGE_FUNCTION = "on_execution_status_change"
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str  # the Chalice name, e.g. "inspect_archive"
+    handler: str  # e.g. "chalice_app.handlers.inspect_archive"
+
+
+def chalice_functions() -> list[FunctionSpec]:
+    """Every Lambda the Chalice app defines, read from the app itself."""
+    from chalice_app.application import app  # late: the environment must be set first
+
+    specs = [FunctionSpec(f.name, f.handler_string) for f in app.pure_lambda_functions]
+    specs += [FunctionSpec(e.name, e.handler_string) for e in app.event_sources]
+    return specs
+
+
+@dataclass
+class EmbeddedStage:
+    settings: Settings
+    api_url: str
+    api_key: str = field(repr=False)
+    tuning: dict[str, Any] = field(default_factory=lambda: dict(LOCAL_TUNING))
+    invocations: InvocationLog = field(default_factory=InvocationLog)
+    function_arns: dict[str, str] = field(default_factory=dict)
+    _stack: ExitStack = field(default_factory=ExitStack, repr=False)
+
+    # lifecycle
+
+    def __enter__(self) -> EmbeddedStage:
+        self._stack.enter_context(_lambda_environment(self.settings))
+        self._stack.enter_context(mock_aws(config=ENGINE_CONFIG))
+        self.invocations = self._stack.enter_context(handlers_serve_invocations())
+        try:
+            self.provision()
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def client(self, name: str) -> Any:
+        return boto3.client(name, region_name=self.settings.region)
+
+    def provision(self) -> None:
+        s3 = self.client("s3")
+        for bucket in self.settings.buckets:
+            s3.create_bucket(Bucket=bucket,
+                             CreateBucketConfiguration={"LocationConstraint": self.settings.region})
+        self.client("ssm").put_parameter(Name=self.settings.api_url_parameter, Value=self.api_url,
+                                         Type="String", Overwrite=True)
+        self.client("secretsmanager").create_secret(
+            Name=self.settings.api_key_secret, SecretString=json.dumps({"apikey": self.api_key})
+        )
+        role_arn = self._create_role()
+        for spec in chalice_functions():
+            self.function_arns[spec.name] = self._create_function(spec, role_arn)
+        s3.put_bucket_notification_configuration(
+            Bucket=self.settings.ingestion_bucket,
+            NotificationConfiguration={"LambdaFunctionConfigurations": [{
+                "LambdaFunctionArn": self.function_arns[ENTRY_FUNCTION],
+                "Events": ["s3:ObjectCreated:*"],
+            }]},
+        )
+        self.client("stepfunctions").create_state_machine(
+            name=self.settings.state_machine_name,
+            definition=render_definition(self.function_arns, self.tuning),
+            roleArn=role_arn,
+            type="STANDARD",
+        )
+
+    def _create_role(self) -> str:
+        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                 "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]}}]}
+        role = self.client("iam").create_role(RoleName=f"{APP_NAME}-{self.settings.stage}",
+                                              AssumeRolePolicyDocument=json.dumps(trust))
+        return role["Role"]["Arn"]
+
+    def _create_function(self, spec: FunctionSpec, role_arn: str) -> str:
+        created = self.client("lambda").create_function(
+            FunctionName=f"{APP_NAME}-{self.settings.stage}-{spec.name}",
+            Runtime="python3.11",
+            Role=role_arn,
+            Handler=spec.handler,
+            Code={"ZipFile": _placeholder_code()},
+            Timeout=900,
+            MemorySize=3008,
+        )
+        return created["FunctionArn"]
+
+    # batches
+
+    @property
+    def state_machine_arn(self) -> str:
+        return self.settings.state_machine_arn(ACCOUNT_ID)
+
+    def execution_arn(self, batch_id: str) -> str:
+        return (f"arn:aws:states:{self.settings.region}:{ACCOUNT_ID}:execution:"
+                f"{self.settings.state_machine_name}:{batch_id}")
+
+    def upload_archive(self, batch_id: str, archive_path: str) -> None:
+        """Upload `<batch-id>.zip` as the web app does; the bucket notification does the rest."""
+        self.client("s3").upload_file(archive_path, self.settings.ingestion_bucket,
+                                      f"{batch_id}.zip")
+
+    def wait_for_execution(self, batch_id: str, on_progress: Callable[[int], None] | None = None,
+                           poll_seconds: float = 0.25, timeout_seconds: float = 3600
+                           ) -> dict[str, Any]:
+        """Block until the batch's execution ends; send the status-change event if it failed."""
+        sfn = self.client("stepfunctions")
+        arn = self.execution_arn(batch_id)
+        deadline = time.monotonic() + timeout_seconds
+        while True:
+            description = sfn.describe_execution(executionArn=arn)
+            if description["status"] in TERMINAL:
+                break
+            if time.monotonic() > deadline:
+                sfn.stop_execution(executionArn=arn, error="LocalTimeout",
+                                   cause=f"no end after {timeout_seconds} s")
+                continue
+            if on_progress:
+                on_progress(self.images_done(batch_id))
+            time.sleep(poll_seconds)
+        if description["status"] in ENDED_BADLY:
+            self._send_status_change(description)
+        return description
+
+    def images_done(self, batch_id: str) -> int:
+        """Images with a recorded outcome so far (from the per-group outcome objects)."""
+        s3 = self.client("s3")
+        work = self.settings.batch_work_bucket
+        try:
+            items = storage.get_json(s3, work, storage.manifest_key(batch_id))
+        except s3.exceptions.NoSuchKey:
+            return 0
+        listed = s3.list_objects_v2(Bucket=work, Prefix=storage.outcomes_prefix(batch_id))
+        done = {obj["Key"] for obj in listed.get("Contents", [])}
+        return sum(len(item["entries"]) for item in items
+                   if storage.outcomes_key(batch_id, item["group"]) in done)
+
+    def _send_status_change(self, description: dict[str, Any]) -> None:
+        event = status_change_event(description, self.settings.region)
+        self.client("lambda").invoke(FunctionName=self.function_arns[STATUS_CHANGE_FUNCTION],
+                                     Payload=json.dumps(event).encode())
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        sfn = self.client("stepfunctions")
+        events: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+        while True:
+            page = sfn.get_execution_history(**kwargs)
+            events.extend(page["events"])
+            if not page.get("nextToken"):
+                return events
+            kwargs["nextToken"] = page["nextToken"]
+
+
+def status_change_event(description: dict[str, Any], region: str) -> dict[str, Any]:
+    """The EventBridge "Step Functions Execution Status Change" event for an execution."""
+    def millis(value: Any) -> int | None:
+        return int(value.timestamp() * 1000) if hasattr(value, "timestamp") else None
+
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Step Functions Execution Status Change",
+        "source": "aws.states",
+        "account": ACCOUNT_ID,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "region": region,
+        "resources": [description["executionArn"]],
+        "detail": {
+            "executionArn": description["executionArn"],
+            "stateMachineArn": description["stateMachineArn"],
+            "name": description["name"],
+            "status": description["status"],
+            "startDate": millis(description.get("startDate")),
+            "stopDate": millis(description.get("stopDate")),
+            "input": description.get("input"),
+            "output": description.get("output"),
+            "error": description.get("error"),
+            "cause": description.get("cause"),
+        },
+    }
+
+
+@contextmanager
+def _lambda_environment(settings: Settings) -> Iterator[None]:
+    """The environment a deployed function sees, set for this process while the stage runs."""
+    values = {
+        "STAGE": settings.stage,
+        "AWS_REGION": settings.region,
+        "AWS_DEFAULT_REGION": settings.region,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "INGESTION_BUCKET": settings.ingestion_bucket,
+        "MAINTENANCE_MODE": "true" if settings.maintenance_mode else "false",
+    }
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _placeholder_code() -> bytes:
+    # moto stores code but never runs it: the adapter imports the handler from this process.
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("README.txt", "handlers run in-process through animl_local.lambda_adapter")
+    return buffer.getvalue()
