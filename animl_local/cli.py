@@ -1,0 +1,186 @@
+"""`animl-ingest`: run a bulk upload through the whole stack on this machine, no AWS account."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from functions import reasons
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+LOCAL_STAGE = "local"
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed as one line, no traceback."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    batch_id: str
+    status: str
+    out: Path
+    counts: dict[str, int]
+    reason: str | None
+    seconds: float
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.command(args)
+    except UserError as exc:
+        print(f"animl-ingest: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("animl-ingest: interrupted", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as exc:  # noqa: BLE001 - one line for the user, details under --debug
+        if args.debug:
+            raise
+        print(f"animl-ingest: unexpected {type(exc).__name__}: {exc} (run with --debug for "
+              "details)", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="animl-ingest", description=__doc__)
+    parser.add_argument("--debug", action="store_true", help="log everything, show tracebacks")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="ingest a .zip or a folder on the embedded engine")
+    run.add_argument("path", type=Path, help="a .zip archive or a folder of images")
+    run.add_argument("--out", type=Path, help="output folder (default ./animl-out/<batch-id>/)")
+    run.add_argument("--serial", help="serial number override for every image of the batch")
+    run.set_defaults(command=command_run)
+
+    sample = commands.add_parser("sample", help="write camera-trap-like sample images")
+    sample.add_argument("folder", type=Path)
+    sample.add_argument("--count", type=int, default=12)
+    sample.set_defaults(command=command_sample)
+    return parser
+
+
+def command_sample(args: argparse.Namespace) -> int:
+    from animl_local.samples import write_sample_folder
+
+    written = write_sample_folder(args.folder, args.count)
+    print(f"wrote {len(written)} sample images under {args.folder}")
+    return EXIT_OK
+
+
+def command_run(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix="animl-ingest-") as scratch:
+        archive = archive_for(args.path, Path(scratch))
+        result = run_batch(archive, args.path.name, args.out, args.serial, Path(scratch),
+                           show_progress=sys.stderr.isatty())
+    counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(result.counts.items())) or "no images"
+    if result.status == "SUCCEEDED":
+        print(f"batch {result.batch_id} SUCCEEDED in {result.seconds:.1f} s: {counts}. "
+              f"Report: {result.out / 'report.json'}")
+        return EXIT_OK
+    print(f"batch {result.batch_id} {result.status}: {result.reason}. "
+          f"Report: {result.out / 'report.json'}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def archive_for(path: Path, scratch: Path) -> Path:
+    """The zip to upload: PATH itself, or PATH (a folder) zipped into scratch."""
+    if not path.exists():
+        raise UserError(f"no such file or folder: {path}")
+    if path.is_file():
+        if path.suffix.lower() != ".zip":
+            raise UserError(f"{path} is neither a .zip archive nor a folder")
+        return path
+    files = sorted(p for p in path.rglob("*") if p.is_file())
+    if not any(reasons.is_image_name(p.name) for p in files):
+        raise UserError(f"{path} holds no .jpg, .jpeg or .png images: nothing to ingest")
+    archive = scratch / f"{path.name or 'upload'}.zip"
+    # Images barely compress: store them, as camera-trap users' zips mostly do.
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for file in files:
+            zf.write(file, file.relative_to(path).as_posix())
+    return archive
+
+
+def run_batch(archive: Path, original_name: str, out: Path | None, serial: str | None,
+              scratch: Path, show_progress: bool = False) -> RunResult:
+    """Create the batch as the web app would, upload it, and wait for the state machine."""
+    from animl_local import report
+    from animl_local.engine import EmbeddedStage
+    from animl_local.standin_api import StandinApi
+    from functions.graphql_client import AnimlApiClient
+    from functions.settings import Settings
+
+    api_key = secrets.token_urlsafe(24)
+    db_path = scratch / "animl-api.sqlite3"
+    settings = Settings(stage=LOCAL_STAGE)
+    started = time.monotonic()
+    with StandinApi(db_path, api_key) as api:
+        client = AnimlApiClient(api.url, api_key)
+        batch_id = create_upload(client, original_name, serial)
+        out = out or Path("animl-out") / batch_id
+        out.mkdir(parents=True, exist_ok=True)
+        with EmbeddedStage(settings, api.url, api_key) as stage:
+            stage.upload_archive(batch_id, str(archive))
+            progress = _terminal_progress(client, batch_id) if show_progress else None
+            description = stage.wait_for_execution(batch_id, on_progress=progress)
+            if show_progress:
+                print(file=sys.stderr)
+            s3 = stage.client("s3")
+            images, complete = report.batch_images(s3, settings, batch_id)
+            execution = report.execution_summary(
+                description, stage.history(description["executionArn"]), stage.invocations.total
+            )
+            report.mirror_objects(s3, settings, images, out)
+        batch = client.get_batch(batch_id)
+        report.write_report(out, batch, execution, images, complete)
+    shutil.copy(db_path, out / "animl-api.sqlite3")
+    counts: dict[str, int] = {}
+    for row in images:
+        counts[row["outcome"]] = counts.get(row["outcome"], 0) + 1
+    reason = None
+    if description["status"] != "SUCCEEDED":
+        reason = _failure_line(execution, batch)
+    return RunResult(batch_id, description["status"], out, counts, reason,
+                     time.monotonic() - started)
+
+
+def create_upload(client: Any, original_name: str, serial: str | None) -> str:
+    """The batch record the web app makes before it uploads (createUpload)."""
+    data = client.execute(
+        "mutation Upload($input: CreateUploadInput!) { createUpload(input: $input) { batch } }",
+        {"input": {"originalFile": original_name, "overrideSerial": serial}},
+    )
+    return data["createUpload"]["batch"]
+
+
+def _failure_line(execution: dict[str, Any], batch: dict[str, Any] | None) -> str:
+    errors = (batch or {}).get("errors") or []
+    if errors:
+        return errors[-1]["error"]
+    return f"failed at {execution.get('failedState')}: {execution.get('error')}"
+
+
+def _terminal_progress(client: Any, batch_id: str) -> Any:
+    def show(done: int) -> None:
+        total = (client.get_batch(batch_id) or {}).get("total")
+        of_total = f" of {total}" if total is not None else ""
+        print(f"\r{batch_id}: {done}{of_total} images done", end="", file=sys.stderr, flush=True)
+    return show
+
+
+if __name__ == "__main__":
+    sys.exit(main())
