@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if not args.debug:
+        # The engine logs every failed state as an ERROR; the run's outcome says it once.
+        logging.getLogger("moto").setLevel(logging.CRITICAL)
     try:
         return args.command(args)
     except UserError as exc:
@@ -86,9 +89,9 @@ def command_run(args: argparse.Namespace) -> int:
         archive = archive_for(args.path, Path(scratch))
         result = run_batch(archive, args.path.name, args.out, args.serial, Path(scratch),
                            show_progress=sys.stderr.isatty())
-    counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(result.counts.items())) or "no images"
+    counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(result.counts.items()))
     if result.status == "SUCCEEDED":
-        print(f"batch {result.batch_id} SUCCEEDED in {result.seconds:.1f} s: {counts}. "
+        print(f"batch {result.batch_id} SUCCEEDED in {result.seconds:.1f} s: {counts or 'no images'}. "
               f"Report: {result.out / 'report.json'}")
         return EXIT_OK
     print(f"batch {result.batch_id} {result.status}: {result.reason}. "

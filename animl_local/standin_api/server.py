@@ -7,6 +7,7 @@ import hmac
 import json
 import logging
 import os
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -92,6 +93,8 @@ class StandinApi:
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
+        # Test control: operation (field) name -> HTTP status to answer with instead of serving.
+        self.faults: dict[str, int] = {}
 
     @property
     def url(self) -> str:
@@ -115,6 +118,13 @@ class StandinApi:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def fault_for(self, query: str) -> int | None:
+        """The injected HTTP status for a document that calls a faulted operation, if any."""
+        for operation, status in dict(self.faults).items():
+            if re.search(rf"\b{re.escape(operation)}\s*\(", query):
+                return status
+        return None
+
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         api = self
         resolvers = Resolvers(self.store)
@@ -133,6 +143,10 @@ class StandinApi:
                     body = json.loads(self.rfile.read(length) or b"{}")
                 except ValueError:
                     self._reply(400, {"errors": [{"message": "Body is not JSON"}]})
+                    return
+                fault = api.fault_for(str(body.get("query") or ""))
+                if fault:
+                    self._reply(fault, {"errors": [{"message": "Service unavailable (injected)"}]})
                     return
                 self._reply(200, execute(resolvers, body))
 

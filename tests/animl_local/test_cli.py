@@ -1,0 +1,135 @@
+"""`animl-ingest run` as a user runs it: exit codes, one-line messages, report.json, mirrors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from animl_local.cli import main
+from animl_local.samples import write_sample_folder
+from tests.conftest import CAMERA_TRAPS, jpeg_bytes, zip_bytes
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    """In a fresh interpreter, as a user would call it."""
+    done = subprocess.run([sys.executable, "-m", "animl_local.cli", *args], capture_output=True,
+                          text=True, timeout=300)
+    return done.returncode, done.stdout, done.stderr
+
+
+def read_report(out: Path) -> dict:
+    return json.loads((out / "report.json").read_text())
+
+
+def test_run_on_a_sample_folder_ingests_everything_and_writes_the_report(tmp_path: Path) -> None:
+    write_sample_folder(tmp_path / "cards", count=4)
+    out = tmp_path / "out"
+
+    code, stdout, stderr = run_cli("run", str(tmp_path / "cards"), "--out", str(out))
+
+    assert code == 0, stderr
+    assert "SUCCEEDED" in stdout
+    report = read_report(out)
+    batch = report["batch"]
+    assert batch["_id"].startswith("batch-") and batch["total"] == 4
+    assert batch["uploadComplete"] <= batch["processingStart"] <= batch["ingestionComplete"]
+    assert report["execution"]["status"] == "SUCCEEDED"
+    assert report["execution"]["stateTransitions"] >= 8
+    assert report["execution"]["lambdaInvocations"] >= 6
+    assert {i["outcome"] for i in report["images"]} == {"ingested"}
+    for image in report["images"]:
+        assert image["md"]["SerialNumber"] == "SAMPLE-CAM-0001"
+        for key in image["keys"]:
+            assert (out / "serving" / key).is_file()
+        medium = next(k for k in image["keys"] if k.startswith("medium/"))
+        assert max(Image.open(out / "serving" / medium).size) == 940
+
+
+def test_run_accounts_for_the_southwest_zero_byte_image_and_video(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert main(["run", str(CAMERA_TRAPS / "Southwest"), "--out", str(out)]) == 0
+    rows = {i["path"]: i for i in read_report(out)["images"]}
+    assert len(rows) == 17
+    assert rows["error_img.JPG"]["outcome"] == "dead-letter"
+    assert rows["error_img.JPG"]["reason"] == "EMPTY_FILE"
+    assert rows["error_vid.mp4"]["outcome"] == "dead-letter"
+    for row in rows.values():
+        for key in row["keys"]:
+            assert (out / ("serving" if row["outcome"] == "ingested" else "dead-letter") / key
+                    ).is_file()
+
+
+def test_an_empty_zip_succeeds_with_total_zero(tmp_path: Path) -> None:
+    archive = tmp_path / "empty.zip"
+    archive.write_bytes(zip_bytes({}))
+    out = tmp_path / "out"
+    assert main(["run", str(archive), "--out", str(out)]) == 0
+    batch = read_report(out)["batch"]
+    assert batch["total"] == 0
+    assert batch["processingStart"] == batch["processingEnd"] == batch["uploadComplete"]
+
+
+def test_a_zero_byte_image_and_a_video_get_their_reasons(tmp_path: Path) -> None:
+    archive = tmp_path / "mixed.zip"
+    archive.write_bytes(zip_bytes({
+        "good.jpg": jpeg_bytes(tmp_path),
+        "empty.JPG": b"",
+        "clip.mp4": b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64,
+        "clip-named-as-image.jpg": b"\x00\x00\x00\x18ftypisom" + b"\x00" * 64,
+    }))
+    out = tmp_path / "out"
+    assert main(["run", str(archive), "--out", str(out), "--serial", "CAM-1"]) == 0
+    reasons = {i["path"]: (i["outcome"], i["reason"]) for i in read_report(out)["images"]}
+    assert reasons == {
+        "good.jpg": ("ingested", None),
+        "empty.JPG": ("dead-letter", "EMPTY_FILE"),
+        "clip.mp4": ("dead-letter", "VIDEO_FILE"),
+        "clip-named-as-image.jpg": ("dead-letter", "VIDEO_FILE"),
+    }
+
+
+@pytest.mark.parametrize("make_path, message", [
+    (lambda tmp: tmp / "nowhere", "no such file or folder"),
+    (lambda tmp: (tmp / "photo.jpg").write_bytes(b"x") and tmp / "photo.jpg",
+     "neither a .zip archive nor a folder"),
+    (lambda tmp: (tmp / "docs").mkdir() or (tmp / "docs" / "a.txt").write_text("x") and tmp / "docs",
+     "holds no .jpg, .jpeg or .png images"),
+])
+def test_paths_that_cannot_be_ingested_get_one_clear_line(tmp_path: Path, make_path, message) -> None:
+    path = make_path(tmp_path)
+    code, stdout, stderr = run_cli("run", str(path), "--out", str(tmp_path / "out"))
+    assert code == 2
+    assert message in stderr
+    assert "Traceback" not in stderr and len(stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()  # nothing was started
+
+
+def test_a_bad_archive_fails_with_its_reason_and_a_report(tmp_path: Path) -> None:
+    archive = tmp_path / "broken.zip"
+    good = zip_bytes({"a.jpg": jpeg_bytes(tmp_path)})
+    archive.write_bytes(good[: len(good) // 2])  # truncated: no central directory
+    out = tmp_path / "out"
+
+    code, stdout, stderr = run_cli("run", str(archive), "--out", str(out))
+
+    assert code == 1
+    assert "Traceback" not in stderr
+    assert "Bad archive" in stderr and len(stderr.strip().splitlines()) == 1
+    report = read_report(out)
+    assert report["execution"]["status"] == "FAILED"
+    assert report["batch"]["errors"][0]["error"].startswith("Bad archive")
+
+
+def test_zipping_a_folder_keeps_relative_paths(tmp_path: Path) -> None:
+    from animl_local.cli import archive_for
+
+    write_sample_folder(tmp_path / "cards", count=2)
+    archive = archive_for(tmp_path / "cards", tmp_path)
+    with zipfile.ZipFile(archive) as zf:
+        assert sorted(zf.namelist()) == ["CAM01/IMG_0001.JPG", "CAM02/IMG_0002.JPG"]

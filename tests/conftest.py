@@ -1,0 +1,100 @@
+"""Shared fixtures: real parts everywhere (moto S3, the stand-in API over HTTP, the real ASL)."""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from animl_local.engine import EmbeddedStage
+from animl_local.samples import sample_jpeg
+from animl_local.standin_api import StandinApi
+from functions.graphql_client import AnimlApiClient
+from functions.ingest_image import Services
+from functions.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
+CAMERA_TRAPS = SHARED_FIXTURES / "camera-traps"
+MALFORMED = SHARED_FIXTURES / "malformed"
+API_KEY = "test-key-not-secret"
+REGION = "us-west-2"
+
+
+@pytest.fixture(autouse=True)
+def _fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Never reach a real account, whatever the developer's shell has.
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+
+
+@pytest.fixture
+def standin_api(tmp_path: Path) -> Iterator[StandinApi]:
+    with StandinApi(tmp_path / "api.sqlite3", API_KEY) as api:
+        yield api
+
+
+@pytest.fixture
+def api_client(standin_api: StandinApi) -> AnimlApiClient:
+    return AnimlApiClient(standin_api.url, API_KEY, timeout=10)
+
+
+def create_batch(client: AnimlApiClient, serial: str | None = None, name: str = "x.zip") -> str:
+    data = client.execute(
+        "mutation($i: CreateUploadInput!) { createUpload(input: $i) { batch } }",
+        {"i": {"originalFile": name, "overrideSerial": serial}},
+    )
+    return data["createUpload"]["batch"]
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(stage="test", region=REGION)
+
+
+@pytest.fixture
+def s3(settings: Settings) -> Iterator[object]:
+    """moto S3 with the stage's buckets."""
+    with mock_aws():
+        client = boto3.client("s3", region_name=REGION)
+        for bucket in settings.buckets:
+            client.create_bucket(Bucket=bucket,
+                                 CreateBucketConfiguration={"LocationConstraint": REGION})
+        yield client
+
+
+@pytest.fixture
+def services(s3: object, api_client: AnimlApiClient, settings: Settings) -> Services:
+    return Services(s3=s3, api=api_client, settings=settings)
+
+
+@pytest.fixture
+def stage(standin_api: StandinApi) -> Iterator[EmbeddedStage]:
+    with EmbeddedStage(Settings(stage="test", region=REGION), standin_api.url, API_KEY) as st:
+        yield st
+
+
+def jpeg_bytes(tmp_path: Path, seed: int = 0, serial: str | None = "CAM-1",
+               size: tuple[int, int] = (640, 480)) -> bytes:
+    from datetime import datetime
+
+    path = tmp_path / f"sample-{seed}-{os.getpid()}.jpg"
+    sample_jpeg(path, datetime(2024, 6, 1, 12, 0, seed % 60), seed=seed, size=size, serial=serial)
+    return path.read_bytes()
+
+
+def zip_bytes(members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", method) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buffer.getvalue()

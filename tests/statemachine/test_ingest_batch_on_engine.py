@@ -1,0 +1,118 @@
+"""The real ASL on the embedded engine, end to end, asserted on the execution history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from animl_local.engine import EmbeddedStage
+from animl_local.standin_api import StandinApi
+from functions.graphql_client import AnimlApiClient
+from tests.conftest import API_KEY, create_batch, jpeg_bytes, zip_bytes
+
+HAPPY_PATH = ["InspectArchive", "MarkUploadComplete", "HasImages", "MarkProcessingStart",
+              "IngestImages", "SummarizeOutcomes", "DeleteArchive", "MarkIngestionComplete"]
+
+
+def upload(stage: EmbeddedStage, tmp_path: Path, batch_id: str, data: bytes) -> dict:
+    archive = tmp_path / f"{batch_id}.zip"
+    archive.write_bytes(data)
+    stage.upload_archive(batch_id, str(archive))
+    return stage.wait_for_execution(batch_id, poll_seconds=0.05, timeout_seconds=120)
+
+
+def states_entered(stage: EmbeddedStage, arn: str) -> list[str]:
+    return [e["stateEnteredEventDetails"]["name"] for e in stage.history(arn)
+            if e["type"].endswith("StateEntered")]
+
+
+def ingestion_objects(stage: EmbeddedStage) -> list[str]:
+    listed = stage.client("s3").list_objects_v2(Bucket=stage.settings.ingestion_bucket)
+    return [o["Key"] for o in listed.get("Contents", [])]
+
+
+def test_a_small_batch_walks_every_state_and_is_recorded(
+        stage: EmbeddedStage, api_client: AnimlApiClient, tmp_path: Path) -> None:
+    batch_id = create_batch(api_client, serial="CAM-9")
+    members = {f"cam/IMG_{i}.JPG": jpeg_bytes(tmp_path, seed=i) for i in range(3)}
+    members["cam/notes.txt"] = b"field notes"
+
+    result = upload(stage, tmp_path, batch_id, zip_bytes(members))
+
+    assert result["status"] == "SUCCEEDED"
+    assert states_entered(stage, result["executionArn"]) == HAPPY_PATH
+    batch = api_client.get_batch(batch_id)
+    assert batch["total"] == 3
+    assert batch["uploadComplete"] <= batch["processingStart"] <= batch["ingestionComplete"]
+    assert batch["errors"] == []
+    images = api_client.execute("query($b: String) { images(batchId: $b) { _id path } }",
+                                {"b": batch_id})["images"]
+    assert sorted(i["path"] for i in images) == sorted(p for p in members if p.endswith(".JPG"))
+    serving = stage.client("s3").list_objects_v2(Bucket=stage.settings.serving_bucket)
+    assert len(serving["Contents"]) == 3 * 3  # original, medium, small each
+    assert ingestion_objects(stage) == []  # the archive is deleted once all is stored
+
+
+def test_a_repeated_upload_event_starts_nothing_new(
+        stage: EmbeddedStage, api_client: AnimlApiClient, tmp_path: Path) -> None:
+    batch_id = create_batch(api_client, serial="CAM-9")
+    data = zip_bytes({"a.jpg": jpeg_bytes(tmp_path)})
+    first = upload(stage, tmp_path, batch_id, data)
+    again = upload(stage, tmp_path, batch_id, data)  # same key: S3 delivers the event again
+
+    assert first["status"] == again["status"] == "SUCCEEDED"
+    executions = stage.client("stepfunctions").list_executions(
+        stateMachineArn=stage.state_machine_arn)["executions"]
+    assert [e["name"] for e in executions] == [batch_id]
+    assert stage.invocations.counts["animl-ingest-test-on_upload"] == 2
+
+
+def test_an_empty_zip_is_processed_at_upload_time(
+        stage: EmbeddedStage, api_client: AnimlApiClient, tmp_path: Path) -> None:
+    batch_id = create_batch(api_client)
+    result = upload(stage, tmp_path, batch_id, zip_bytes({}))
+
+    assert result["status"] == "SUCCEEDED"
+    assert states_entered(stage, result["executionArn"]) == [
+        "InspectArchive", "MarkUploadComplete", "HasImages", "SummarizeEmptyBatch",
+        "DeleteEmptyArchive"]
+    batch = api_client.get_batch(batch_id)
+    assert batch["total"] == 0
+    assert batch["processingStart"] == batch["processingEnd"] == batch["uploadComplete"]
+
+
+def test_a_bad_archive_takes_the_catch_and_is_recorded_and_kept(
+        stage: EmbeddedStage, api_client: AnimlApiClient, tmp_path: Path) -> None:
+    batch_id = create_batch(api_client)
+    result = upload(stage, tmp_path, batch_id, b"this is not a zip archive at all")
+
+    assert result["status"] == "FAILED"
+    assert result["error"] == "BadArchive"
+    assert states_entered(stage, result["executionArn"]) == [
+        "InspectArchive", "RecordBatchError", "BatchFailed"]
+    errors = api_client.get_batch(batch_id)["errors"]
+    # Recorded once by the Catch path; the status-change handler does not repeat it.
+    assert len(errors) == 1 and errors[0]["error"].startswith("Bad archive:")
+    assert ingestion_objects(stage) == [f"{batch_id}.zip"]  # kept for inspection
+
+
+def test_a_transient_failure_retries_then_fails_at_its_state_with_a_batch_error(
+        stage: EmbeddedStage, standin_api: StandinApi, api_client: AnimlApiClient,
+        tmp_path: Path) -> None:
+    batch_id = create_batch(api_client, serial="CAM-9")
+    standin_api.faults["updateBatch"] = 503
+
+    result = upload(stage, tmp_path, batch_id, zip_bytes({"a.jpg": jpeg_bytes(tmp_path)}))
+
+    assert result["status"] == "FAILED"
+    history = stage.history(result["executionArn"])
+    entered = [e["stateEnteredEventDetails"]["name"] for e in history
+               if e["type"].endswith("StateEntered")]
+    assert entered == ["InspectArchive", "MarkUploadComplete"]  # failed there, no Fail state
+    attempts = [e for e in history if e["type"] == "TaskFailed"]
+    retry_max = stage.tuning["RetryMaxAttempts"]
+    assert len(attempts) == 1 + retry_max
+    assert all(e["taskFailedEventDetails"]["error"] == "AnimlApiUnavailable" for e in attempts)
+    errors = api_client.get_batch(batch_id)["errors"]
+    assert len(errors) == 1
+    assert "AnimlApiUnavailable" in errors[0]["error"]
+    assert API_KEY not in errors[0]["error"]
