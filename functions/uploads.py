@@ -36,7 +36,11 @@ def batch_id_from_key(key: str) -> str | None:
 
 def start_batch_execution(sfn: Any, state_machine_arn: str, batch_id: str, bucket: str, key: str
                           ) -> str | None:
-    """Start IngestBatch named after the batch; a repeated event for it is a no-op (None)."""
+    """Start IngestBatch named after the batch; a repeated event for it is a no-op.
+
+    Returns the execution ARN; None when the batch's execution already ended (the name is
+    taken). While it still runs, Step Functions itself answers with the same execution.
+    """
     execution_input = {"batchId": batch_id, "archive": {"Bucket": bucket, "Key": key}}
     try:
         started = sfn.start_execution(

@@ -1,0 +1,110 @@
+"""The unit of work for one image, against moto S3 and the stand-in API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from functions import reasons
+from functions.ingest_image import DEAD_LETTER, INGESTED, ImageSource, Services, ingest_image
+from functions.single_image import ingest_single_image
+from tests.conftest import create_batch, jpeg_bytes
+
+
+def keys(services: Services, bucket: str) -> list[str]:
+    listed = services.s3.list_objects_v2(Bucket=bucket)
+    return sorted(o["Key"] for o in listed.get("Contents", []))
+
+
+def batch_source(batch_id: str, path: str = "cam/IMG_1.JPG") -> ImageSource:
+    return ImageSource(file_name=path.rsplit("/", 1)[-1], bucket="in", key=f"{batch_id}.zip",
+                       batch_id=batch_id, path=path)
+
+
+def test_a_good_image_gets_a_record_and_three_serving_copies(services: Services,
+                                                              tmp_path: Path) -> None:
+    batch_id = create_batch(services.api)
+    data = jpeg_bytes(tmp_path, serial="CAM-1")
+    outcome = ingest_image(data, batch_source(batch_id), services)
+
+    assert (outcome.outcome, outcome.reason) == (INGESTED, None)
+    assert outcome.id == f"default_project:{outcome.md['Hash']}"
+    assert outcome.md["FileName"] == "IMG_1.jpg"  # extension lower-cased, as the old stack did
+    assert outcome.md["SerialNumber"] == "CAM-1"
+    assert outcome.md["DateTimeOriginal"] == "2024-06-01T12:00:00"
+    assert keys(services, services.settings.serving_bucket) == sorted(
+        f"{r}/{outcome.id}-{r}.jpg" for r in ("original", "medium", "small"))
+    head = services.s3.head_object(Bucket=services.settings.serving_bucket,
+                                   Key=f"original/{outcome.id}-original.jpg")
+    assert head["ContentType"] == "image/jpeg"
+    assert keys(services, services.settings.dead_letter_bucket) == []
+
+
+def test_an_api_validation_error_dead_letters_under_the_error_text(services: Services,
+                                                                    tmp_path: Path) -> None:
+    batch_id = create_batch(services.api)
+    outcome = ingest_image(jpeg_bytes(tmp_path, serial=None), batch_source(batch_id), services)
+    assert (outcome.outcome, outcome.reason) == (DEAD_LETTER, "Unknown Serial Number")
+    assert keys(services, services.settings.dead_letter_bucket) == [
+        f"Unknown Serial Number/{outcome.id}/IMG_1.JPG"]
+    assert keys(services, services.settings.serving_bucket) == []
+
+
+def test_running_the_same_image_again_converges(services: Services, tmp_path: Path) -> None:
+    batch_id = create_batch(services.api)
+    data = jpeg_bytes(tmp_path)
+    first = ingest_image(data, batch_source(batch_id), services)
+    # A retry after a crash between createImage and the copies: the copies are gone.
+    for key in keys(services, services.settings.serving_bucket):
+        services.s3.delete_object(Bucket=services.settings.serving_bucket, Key=key)
+    again = ingest_image(data, batch_source(batch_id), services)
+
+    assert first.outcome == again.outcome == INGESTED
+    assert first.id == again.id
+    assert len(keys(services, services.settings.serving_bucket)) == 3
+    assert keys(services, services.settings.dead_letter_bucket) == []
+
+
+def test_the_same_bytes_under_another_name_is_a_duplicate(services: Services,
+                                                          tmp_path: Path) -> None:
+    batch_id = create_batch(services.api)
+    data = jpeg_bytes(tmp_path)
+    ingest_image(data, batch_source(batch_id, "a/IMG_1.JPG"), services)
+    duplicate = ingest_image(data, batch_source(batch_id, "b/IMG_1.JPG"), services)
+    assert (duplicate.outcome, duplicate.reason) == (DEAD_LETTER, reasons.DUPLICATE_IMAGE)
+
+
+def test_a_thrown_api_error_dead_letters_under_unknown_id(services: Services,
+                                                          tmp_path: Path) -> None:
+    missing = "batch-00000000-0000-0000-0000-000000000000"
+    outcome = ingest_image(jpeg_bytes(tmp_path), batch_source(missing), services)
+    assert outcome.outcome == DEAD_LETTER
+    assert outcome.reason.startswith("Batch not found")
+    [key] = keys(services, services.settings.dead_letter_bucket)
+    assert key.endswith("/UNKNOWN_ID/IMG_1.JPG") and key.startswith("Batch not found")
+
+
+def test_a_corrupted_jpeg_goes_through_the_api_as_corrupted(services: Services) -> None:
+    batch_id = create_batch(services.api, serial="CAM-1")
+    outcome = ingest_image(b"\xff\xd8\xff\xe0" + b"\x01" * 500, batch_source(batch_id), services)
+    assert (outcome.outcome, outcome.reason) == (DEAD_LETTER, reasons.CORRUPTED_IMAGE_FILE)
+    assert outcome.md["errors"][0].startswith("corrupted image file")
+
+
+def test_a_zero_byte_file_is_dead_lettered_without_an_api_call(services: Services) -> None:
+    batch_id = create_batch(services.api)
+    outcome = ingest_image(b"", batch_source(batch_id), services)
+    assert (outcome.outcome, outcome.reason, outcome.md) == (DEAD_LETTER, reasons.EMPTY_FILE, None)
+    assert keys(services, services.settings.dead_letter_bucket) == [
+        f"EMPTY_FILE/{batch_id}/cam/IMG_1.JPG"]
+
+
+def test_a_single_image_is_ingested_then_its_source_deleted(services: Services,
+                                                            tmp_path: Path) -> None:
+    bucket = services.settings.ingestion_bucket
+    services.s3.put_object(Bucket=bucket, Key="cam7/IMG_9.JPG", Body=jpeg_bytes(tmp_path))
+    outcome = ingest_single_image(services, bucket, "cam7/IMG_9.JPG")
+
+    assert outcome.outcome == INGESTED
+    assert (outcome.md["batchId"], outcome.md["Path"]) == (None, None)
+    assert keys(services, bucket) == []
+    assert ingest_single_image(services, bucket, "cam7/IMG_9.JPG") is None  # repeated event
