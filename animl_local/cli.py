@@ -90,8 +90,9 @@ def command_run(args: argparse.Namespace) -> int:
         result = run_batch(archive, args.path.name, args.out, args.serial, Path(scratch),
                            show_progress=sys.stderr.isatty())
     counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(result.counts.items()))
+    counts = counts or "no images"
     if result.status == "SUCCEEDED":
-        print(f"batch {result.batch_id} SUCCEEDED in {result.seconds:.1f} s: {counts or 'no images'}. "
+        print(f"batch {result.batch_id} SUCCEEDED in {result.seconds:.1f} s: {counts}. "
               f"Report: {result.out / 'report.json'}")
         return EXIT_OK
     print(f"batch {result.batch_id} {result.status}: {result.reason}. "

@@ -113,8 +113,9 @@ class EmbeddedStage:
         )
 
     def _create_role(self) -> str:
-        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                 "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]}}]}
+        principals = ["lambda.amazonaws.com", "states.amazonaws.com"]
+        trust = {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": principals}}]}
         role = self.client("iam").create_role(RoleName=f"{APP_NAME}-{self.settings.stage}",
                                               AssumeRolePolicyDocument=json.dumps(trust))
         return role["Role"]["Arn"]

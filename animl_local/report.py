@@ -1,4 +1,4 @@
-"""The local run's outputs: report.json and mirrors of the batch's serving and dead-letter objects."""
+"""A local run's outputs: report.json, copies of the batch's serving and dead-letter objects."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def execution_summary(description: dict[str, Any], history: list[dict[str, Any]]
 
 
 def mirror_objects(s3: Any, settings: Settings, images: list[dict[str, Any]], out: Path) -> int:
-    """Copy every serving and dead-letter object of these images under out/serving, out/dead-letter."""
+    """Copy the images' serving and dead-letter objects under out/serving and out/dead-letter."""
     copied = 0
     for row in images:
         if row["outcome"] == INGESTED:

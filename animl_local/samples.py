@@ -16,14 +16,16 @@ SAMPLE_SERIAL = "SAMPLE-CAM-0001"
 
 def sample_exif(taken: datetime, serial: str | None = SAMPLE_SERIAL) -> bytes:
     stamp = taken.strftime("%Y:%m:%d %H:%M:%S").encode()
-    zeroth = {piexif.ImageIFD.Make: SAMPLE_MAKE.encode(), piexif.ImageIFD.Model: SAMPLE_MODEL.encode(),
-              piexif.ImageIFD.DateTime: stamp}
+    zeroth = {piexif.ImageIFD.Make: SAMPLE_MAKE.encode(),
+              piexif.ImageIFD.Model: SAMPLE_MODEL.encode(), piexif.ImageIFD.DateTime: stamp}
     exif = {piexif.ExifIFD.DateTimeOriginal: stamp}
     if serial:
         exif[piexif.ExifIFD.BodySerialNumber] = serial.encode()
     gps = {
-        piexif.GPSIFD.GPSLatitudeRef: b"N", piexif.GPSIFD.GPSLatitude: ((34, 1), (25, 1), (3000, 100)),
-        piexif.GPSIFD.GPSLongitudeRef: b"W", piexif.GPSIFD.GPSLongitude: ((119, 1), (42, 1), (0, 1)),
+        piexif.GPSIFD.GPSLatitudeRef: b"N",
+        piexif.GPSIFD.GPSLatitude: ((34, 1), (25, 1), (3000, 100)),
+        piexif.GPSIFD.GPSLongitudeRef: b"W",
+        piexif.GPSIFD.GPSLongitude: ((119, 1), (42, 1), (0, 1)),
     }
     return piexif.dump({"0th": zeroth, "Exif": exif, "GPS": gps})
 

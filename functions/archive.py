@@ -64,7 +64,8 @@ class S3RangeReader(io.RawIOBase):
             return b""
         end = min(self._size, start + length) - 1
         self.requests += 1
-        reply = self._s3.get_object(Bucket=self._bucket, Key=self._key, Range=f"bytes={start}-{end}")
+        reply = self._s3.get_object(Bucket=self._bucket, Key=self._key,
+                                    Range=f"bytes={start}-{end}")
         return reply["Body"].read()
 
     def readinto(self, buffer: Any) -> int:

@@ -116,7 +116,8 @@ class Store:
 
     def register_camera(self, camera_id: str, project_id: str) -> dict[str, Any]:
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO cameras VALUES (?, ?)", (camera_id, project_id))
+            self._db.execute("INSERT OR REPLACE INTO cameras VALUES (?, ?)",
+                             (camera_id, project_id))
         return {"_id": camera_id, "projectId": project_id}
 
     def create_image(self, raw_md: dict[str, Any]) -> dict[str, Any]:

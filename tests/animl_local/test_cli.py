@@ -94,14 +94,28 @@ def test_a_zero_byte_image_and_a_video_get_their_reasons(tmp_path: Path) -> None
     }
 
 
+def a_missing_path(tmp: Path) -> Path:
+    return tmp / "nowhere"
+
+
+def a_single_image(tmp: Path) -> Path:
+    (tmp / "photo.jpg").write_bytes(b"x")
+    return tmp / "photo.jpg"
+
+
+def a_folder_without_images(tmp: Path) -> Path:
+    (tmp / "docs").mkdir()
+    (tmp / "docs" / "a.txt").write_text("x")
+    return tmp / "docs"
+
+
 @pytest.mark.parametrize("make_path, message", [
-    (lambda tmp: tmp / "nowhere", "no such file or folder"),
-    (lambda tmp: (tmp / "photo.jpg").write_bytes(b"x") and tmp / "photo.jpg",
-     "neither a .zip archive nor a folder"),
-    (lambda tmp: (tmp / "docs").mkdir() or (tmp / "docs" / "a.txt").write_text("x") and tmp / "docs",
-     "holds no .jpg, .jpeg or .png images"),
+    (a_missing_path, "no such file or folder"),
+    (a_single_image, "neither a .zip archive nor a folder"),
+    (a_folder_without_images, "holds no .jpg, .jpeg or .png images"),
 ])
-def test_paths_that_cannot_be_ingested_get_one_clear_line(tmp_path: Path, make_path, message) -> None:
+def test_paths_that_cannot_be_ingested_get_one_clear_line(tmp_path: Path, make_path,
+                                                          message: str) -> None:
     path = make_path(tmp_path)
     code, stdout, stderr = run_cli("run", str(path), "--out", str(tmp_path / "out"))
     assert code == 2

@@ -65,10 +65,12 @@ def test_an_exception_becomes_the_lambda_error_payload(aws: None) -> None:
 def test_an_s3_notification_invokes_the_configured_handler(aws: None) -> None:
     arn = create("on-object", f"{MODULE}.echo")
     s3 = boto3.client("s3", region_name=REGION)
-    s3.create_bucket(Bucket="adapter-test", CreateBucketConfiguration={"LocationConstraint": REGION})
-    s3.put_bucket_notification_configuration(Bucket="adapter-test", NotificationConfiguration={
-        "LambdaFunctionConfigurations": [{"LambdaFunctionArn": arn,
-                                          "Events": ["s3:ObjectCreated:*"]}]})
+    s3.create_bucket(Bucket="adapter-test",
+                     CreateBucketConfiguration={"LocationConstraint": REGION})
+    notify = {"LambdaFunctionArn": arn, "Events": ["s3:ObjectCreated:*"]}
+    s3.put_bucket_notification_configuration(
+        Bucket="adapter-test",
+        NotificationConfiguration={"LambdaFunctionConfigurations": [notify]})
     with handlers_serve_invocations():
         s3.put_object(Bucket="adapter-test", Key="some/key.zip", Body=b"x")
     (event, function_name), = handlers.CALLS

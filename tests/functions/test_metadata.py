@@ -40,7 +40,8 @@ def test_exif_dates_become_iso_without_offset(raw, iso) -> None:
 def test_gps_is_decimal_degrees_with_sign() -> None:
     import piexif
 
-    gps = {piexif.GPSIFD.GPSLatitudeRef: b"S", piexif.GPSIFD.GPSLatitude: ((34, 1), (30, 1), (0, 1)),
+    gps = {piexif.GPSIFD.GPSLatitudeRef: b"S",
+           piexif.GPSIFD.GPSLatitude: ((34, 1), (30, 1), (0, 1)),
            piexif.GPSIFD.GPSLongitudeRef: b"W",
            piexif.GPSIFD.GPSLongitude: ((119, 1), (15, 1), (36, 1))}
     assert metadata._gps_decimal(gps) == {"GPSLatitude": -34.5, "GPSLongitude": -119.26}
