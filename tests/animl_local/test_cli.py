@@ -147,3 +147,25 @@ def test_zipping_a_folder_keeps_relative_paths(tmp_path: Path) -> None:
     archive = archive_for(tmp_path / "cards", tmp_path)
     with zipfile.ZipFile(archive) as zf:
         assert sorted(zf.namelist()) == ["CAM01/IMG_0001.JPG", "CAM02/IMG_0002.JPG"]
+
+
+def test_the_buow_fixtures_are_ingested_with_their_dates_and_renditions(tmp_path: Path) -> None:
+    import csv
+
+    with open(CAMERA_TRAPS / "expected-exiftool.tsv", newline="") as tsv:
+        oracle = {row["path"]: row for row in csv.DictReader(tsv, delimiter="\t")}
+    out = tmp_path / "out"
+    assert main(["run", str(CAMERA_TRAPS / "BUOW"), "--serial", "TEST-CAM", "--out", str(out)]) == 0
+    report = read_report(out)
+    batch = report["batch"]
+    assert batch["total"] == 20
+    assert batch["uploadComplete"] <= batch["processingStart"] <= batch["ingestionComplete"]
+    assert len(report["images"]) == 20
+    for image in report["images"]:
+        assert image["outcome"] == "ingested", image
+        expected = oracle[f"BUOW/{image['path']}"]["DateTimeOriginal"]
+        assert image["md"]["DateTimeOriginal"] == expected.replace(":", "-", 2).replace(" ", "T")
+        sizes = {key.split("/")[0]: Image.open(out / "serving" / key).size for key in image["keys"]}
+        assert max(sizes["medium"]) <= 940 and max(sizes["small"]) <= 120
+        assert sizes["original"] == (int(oracle[f"BUOW/{image['path']}"]["ImageWidth"]),
+                                     int(oracle[f"BUOW/{image['path']}"]["ImageHeight"]))

@@ -116,3 +116,19 @@ def test_a_transient_failure_retries_then_fails_at_its_state_with_a_batch_error(
     assert len(errors) == 1
     assert "AnimlApiUnavailable" in errors[0]["error"]
     assert API_KEY not in errors[0]["error"]
+
+
+def test_a_single_image_upload_is_ingested_by_the_entry_lambda(
+        stage: EmbeddedStage, api_client: AnimlApiClient, tmp_path: Path) -> None:
+    s3 = stage.client("s3")
+    s3.put_object(Bucket=stage.settings.ingestion_bucket, Key="cam7/IMG_0001.JPG",
+                  Body=jpeg_bytes(tmp_path, serial="WIRELESS-7"))
+    s3.put_object(Bucket=stage.settings.ingestion_bucket, Key="cam7/readme.txt", Body=b"hi")
+
+    images = api_client.execute("{ images { _id batchId path serialNumber } }")["images"]
+    assert [(i["batchId"], i["path"], i["serialNumber"]) for i in images] == [
+        (None, None, "WIRELESS-7")]
+    assert ingestion_objects(stage) == ["cam7/readme.txt"]  # the image's source is released
+    executions = stage.client("stepfunctions").list_executions(
+        stateMachineArn=stage.state_machine_arn)["executions"]
+    assert executions == []
