@@ -60,20 +60,35 @@ class Services:
     settings: Settings
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """An image checked, described and rendered: everything before the API call."""
+
+    image_type: ImageType
+    rendered: Rendered | None  # None when undecodable (then md["errors"] says why)
+    md: dict[str, Any]
+
+
+def prepare_image(data: bytes, source: ImageSource, settings: Settings) -> Prepared:
+    """Checks, metadata, md5 and renditions; ImageRejected for files we never send to the API."""
+    image_type = sniff_image_type(data, settings.max_image_bytes)
+    errors: list[str] = []
+    try:
+        rendered: Rendered | None = render(data, image_type, settings.max_image_pixels)
+    except ImageUndecodable as exc:
+        rendered, errors = None, [str(exc)]
+    md = build_md(data, image_type, source, rendered, errors, settings)
+    return Prepared(image_type, rendered, md)
+
+
 def ingest_image(data: bytes, source: ImageSource, services: Services) -> Outcome:
     """Ingest one image end to end and return its outcome."""
     path = source.path or source.file_name
     try:
-        image_type = sniff_image_type(data, services.settings.max_image_bytes)
-        errors: list[str] = []
-        try:
-            rendered: Rendered | None = render(data, image_type, services.settings.max_image_pixels)
-        except ImageUndecodable as exc:
-            rendered, errors = None, [str(exc)]
+        prepared = prepare_image(data, source, services.settings)
     except ImageRejected as rejected:
         return reject_before_api(data, source, rejected.reason, str(rejected), services)
-
-    md = build_md(data, image_type, source, rendered, errors, services.settings)
+    image_type, rendered, md = prepared.image_type, prepared.rendered, prepared.md
     try:
         attempt = services.api.create_image(md)
     except AnimlApiRejected as thrown:
@@ -94,10 +109,10 @@ def ingest_image(data: bytes, source: ImageSource, services: Services) -> Outcom
 def build_md(data: bytes, image_type: ImageType, source: ImageSource, rendered: Rendered | None,
              errors: list[str], settings: Settings) -> dict[str, Any]:
     """The `md` object createImage receives, with the contract's fields and defaults."""
-    tags = metadata.read_exif(data)
-    md: dict[str, Any] = dict(tags)
+    fields = metadata.read_metadata(data)
+    md: dict[str, Any] = dict(fields)
     md.pop("DateTimeOriginal", None)
-    date_time_original = metadata.iso_datetime(tags.get("DateTimeOriginal"))
+    date_time_original = metadata.date_time_original(fields)
     if date_time_original:
         md["DateTimeOriginal"] = date_time_original
     stem, extension = posixpath.splitext(source.file_name)
@@ -113,14 +128,17 @@ def build_md(data: bytes, image_type: ImageType, source: ImageSource, rendered: 
             "ProdBucket": settings.serving_bucket,
             "Hash": hashlib.md5(data).hexdigest(),
             "ImageBytes": len(data),
-            "Make": tags.get("Make") or "unknown",
-            "SerialNumber": metadata.serial_number(tags) or "unknown",
+            "Make": fields.get("Make") or "unknown",
+            "SerialNumber": metadata.serial_number(fields) or "unknown",
             "errors": list(errors),
         }
     )
-    if rendered:
-        md["ImageWidth"] = tags.get("ImageWidth") or rendered.width
-        md["ImageHeight"] = tags.get("ImageLength") or rendered.height
+    # The decoded size is the image's own; EXIF's copy of it is only a fallback.
+    width = rendered.width if rendered else fields.get("ExifImageWidth") or fields.get("ImageWidth")
+    height = (rendered.height if rendered
+              else fields.get("ExifImageHeight") or fields.get("ImageHeight"))
+    if width and height:
+        md["ImageWidth"], md["ImageHeight"] = width, height
     return md
 
 
