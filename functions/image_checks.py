@@ -39,7 +39,8 @@ def sniff_image_type(data: bytes, max_bytes: int) -> ImageType:
         raise ImageRejected(reasons.VIDEO_FILE, "the file is a video")
     if data[:4] == b"RIFF":
         kind = data[8:12].decode("latin-1")
-        reason = reasons.VIDEO_FILE if kind.startswith("AVI") else reasons.UNSUPPORTED_IMAGE_TYPE
+        reason = {"AVI ": reasons.VIDEO_FILE, "WEBP": reasons.UNSUPPORTED_IMAGE_TYPE}.get(
+            kind, reasons.NOT_AN_IMAGE)
         raise ImageRejected(reason, f"the file is a RIFF {kind.strip()!r} container")
     if data[:4] in (b"II*\x00", b"MM\x00*"):
         raise ImageRejected(reasons.UNSUPPORTED_IMAGE_TYPE, "the file is a TIFF image")

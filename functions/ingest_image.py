@@ -46,6 +46,7 @@ class Outcome:
     md: dict[str, Any] | None = None
     detail: str | None = None
     keys: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # e.g. ingested, but truncated
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -89,6 +90,7 @@ def ingest_image(data: bytes, source: ImageSource, services: Services) -> Outcom
     except ImageRejected as rejected:
         return reject_before_api(data, source, rejected.reason, str(rejected), services)
     image_type, rendered, md = prepared.image_type, prepared.rendered, prepared.md
+    warnings = list(rendered.warnings) if rendered else []
     try:
         attempt = services.api.create_image(md)
     except AnimlApiRejected as thrown:
@@ -99,11 +101,12 @@ def ingest_image(data: bytes, source: ImageSource, services: Services) -> Outcom
         reason = reasons.dead_letter_reason(api_errors)
         key = storage.dead_letter_key(reason, image_id, source.file_name)
         _put(services, services.settings.dead_letter_bucket, key, data, image_type.mime_type)
-        return Outcome(path, DEAD_LETTER, reason, image_id, md, "; ".join(api_errors), [key])
+        return Outcome(path, DEAD_LETTER, reason, image_id, md, "; ".join(api_errors), [key],
+                       warnings)
     if rendered is None:  # only reachable if the API accepted an undecodable image
         raise ValueError("no renditions for an image the API accepted")
     keys = _store_serving_copies(data, image_type, image_id, rendered, services)
-    return Outcome(path, INGESTED, None, image_id, md, None, keys)
+    return Outcome(path, INGESTED, None, image_id, md, None, keys, warnings)
 
 
 def build_md(data: bytes, image_type: ImageType, source: ImageSource, rendered: Rendered | None,

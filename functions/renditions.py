@@ -5,13 +5,18 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from functions import reasons
 from functions.image_checks import ImageRejected, ImageType
 
 MEDIUM_SIZE = (940, 940)
 SMALL_SIZE = (120, 120)
+# A camera that lost power mid-write leaves a truncated JPEG; what decodes is worth keeping
+# (the rest renders grey) and the outcome says so. Pillow only offers this switch globally.
+ImageFile.LOAD_TRUNCATED_IMAGES = True
+MIN_SCAN_BYTES = 256  # less entropy-coded data than this after SOS: nothing to see
+TRUNCATED_WARNING = "truncated JPEG: only the part before the cut is rendered"
 
 
 @dataclass(frozen=True)
@@ -20,6 +25,7 @@ class Rendered:
     height: int
     medium: bytes
     small: bytes
+    warnings: tuple[str, ...] = ()
 
 
 class ImageUndecodable(Exception):
@@ -28,6 +34,11 @@ class ImageUndecodable(Exception):
 
 def render(data: bytes, image_type: ImageType, max_pixels: int) -> Rendered:
     """Both renditions from one decode; JPEG stays JPEG and PNG stays PNG."""
+    warnings: tuple[str, ...] = ()
+    if image_type.extension == "jpg" and is_truncated_jpeg(data):
+        if scan_bytes(data) < MIN_SCAN_BYTES:
+            raise ImageUndecodable("corrupted image file: truncated before any image data")
+        warnings = (TRUNCATED_WARNING,)
     try:
         with Image.open(io.BytesIO(data)) as image:
             width, height = image.size
@@ -42,12 +53,28 @@ def render(data: bytes, image_type: ImageType, max_pixels: int) -> Rendered:
             oriented = ImageOps.exif_transpose(image)
             medium = _fit(oriented, MEDIUM_SIZE, image_type)
             small = _fit(medium, SMALL_SIZE, image_type)
-            return Rendered(width, height, _encode(medium, image_type), _encode(small, image_type))
+            return Rendered(width, height, _encode(medium, image_type), _encode(small, image_type),
+                            warnings)
     except ImageRejected:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError,
-            EOFError) as exc:
+    except Image.DecompressionBombError as exc:  # Pillow's own guard, past twice its limit
+        raise ImageRejected(reasons.TOO_MANY_PIXELS, str(exc)) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageUndecodable(f"corrupted image file: {exc}") from None
+
+
+def is_truncated_jpeg(data: bytes) -> bool:
+    """No end-of-image marker at the end (trailing padding aside)."""
+    return not data.rstrip(b"\x00\xff").endswith(b"\xff\xd9")
+
+
+def scan_bytes(data: bytes) -> int:
+    """How many bytes follow the first start-of-scan segment (0 when there is none)."""
+    sos = data.find(b"\xff\xda")
+    if sos < 0 or sos + 4 > len(data):
+        return 0
+    header_length = int.from_bytes(data[sos + 2:sos + 4], "big")
+    return max(0, len(data) - (sos + 2 + header_length))
 
 
 def _fit(image: Image.Image, box: tuple[int, int], image_type: ImageType) -> Image.Image:
@@ -59,6 +86,10 @@ def _fit(image: Image.Image, box: tuple[int, int], image_type: ImageType) -> Ima
 
 
 def _normalise_mode(image: Image.Image, image_type: ImageType) -> Image.Image:
+    """A mode the output format stores with the right colours (8 bits, RGB/L, alpha for PNG)."""
+    if image.mode.startswith("I;16") or image.mode == "I":
+        # 16-bit samples: scale to 8 bits (a plain convert would clip everything to white).
+        image = image.convert("I").point(lambda v: v / 256).convert("L")
     if image_type.extension == "png":
         if image.mode in ("RGB", "RGBA", "L", "LA"):
             return image
@@ -66,15 +97,12 @@ def _normalise_mode(image: Image.Image, image_type: ImageType) -> Image.Image:
         return image.convert("RGBA" if has_alpha else "RGB")
     if image.mode in ("RGB", "L"):
         return image
-    if image.mode == "CMYK":
-        return image.convert("RGB")
-    if image.mode.startswith("I;16") or image.mode == "I":
-        return image.point(lambda v: v / 256).convert("L")
-    if "A" in image.getbands():
+    if "A" in image.getbands() or "transparency" in image.info:
+        rgba = image.convert("RGBA")
         background = Image.new("RGB", image.size, (255, 255, 255))
-        background.paste(image.convert("RGBA"), mask=image.convert("RGBA").getchannel("A"))
+        background.paste(rgba, mask=rgba.getchannel("A"))
         return background
-    return image.convert("RGB")
+    return image.convert("RGB")  # CMYK, YCbCr, P, 1: Pillow knows their colours
 
 
 def _encode(image: Image.Image, image_type: ImageType) -> bytes:

@@ -45,3 +45,56 @@ def test_too_many_pixels_is_rejected_before_decoding(tmp_path: Path) -> None:
 def test_an_undecodable_jpeg_is_reported_as_corrupted() -> None:
     with pytest.raises(ImageUndecodable, match="corrupted image file"):
         render(b"\xff\xd8\xff\xe0" + b"\x00" * 100, JPEG, max_pixels=10**8)
+
+
+def encode(image: Image.Image, fmt: str, **kwargs: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **kwargs)
+    return buffer.getvalue()
+
+
+def centre_pixel(data: bytes) -> tuple:
+    image = Image.open(io.BytesIO(data)).convert("RGBA")
+    return image.getpixel((image.width // 2, image.height // 2))
+
+
+def close(a: tuple, b: tuple, tolerance: int = 12) -> bool:
+    return all(abs(x - y) <= tolerance for x, y in zip(a, b, strict=False))
+
+
+def test_exif_orientation_is_applied() -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    data = encode(Image.new("RGB", (1600, 800), (0, 128, 0)), "JPEG", exif=exif.tobytes())
+    rendered = render(data, JPEG, max_pixels=10**8)
+    assert size_of(rendered.medium) == (470, 940)
+
+
+def test_cmyk_jpeg_renders_in_the_right_colours() -> None:
+    red = Image.new("RGB", (1200, 900), (220, 30, 30)).convert("CMYK")
+    rendered = render(encode(red, "JPEG", quality=95), JPEG, max_pixels=10**8)
+    assert Image.open(io.BytesIO(rendered.medium)).mode == "RGB"
+    assert close(centre_pixel(rendered.medium)[:3], (220, 30, 30), 25)
+
+
+def test_grayscale_jpeg_stays_grayscale() -> None:
+    data = encode(Image.new("L", (1200, 900), 77), "JPEG")
+    rendered = render(data, JPEG, max_pixels=10**8)
+    medium = Image.open(io.BytesIO(rendered.medium))
+    assert medium.mode == "L" and close((medium.getpixel((10, 10)),), (77,), 3)
+
+
+def test_sixteen_bit_png_is_scaled_not_clipped() -> None:
+    deep = Image.new("I;16", (1200, 900), 32768)  # mid grey in 16 bits
+    rendered = render(encode(deep, "PNG"), PNG, max_pixels=10**8)
+    medium = Image.open(io.BytesIO(rendered.medium))
+    assert medium.format == "PNG"
+    assert close(centre_pixel(rendered.medium)[:3], (128, 128, 128), 3)
+
+
+def test_alpha_jpeg_source_is_flattened_on_white_for_jpeg() -> None:
+    # A PNG with alpha stays PNG; this checks the JPEG path's flattening of LA/RGBA modes.
+    from functions.renditions import _normalise_mode
+
+    flattened = _normalise_mode(Image.new("RGBA", (10, 10), (0, 0, 0, 0)), JPEG)
+    assert flattened.mode == "RGB" and flattened.getpixel((5, 5)) == (255, 255, 255)

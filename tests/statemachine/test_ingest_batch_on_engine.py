@@ -132,3 +132,22 @@ def test_a_single_image_upload_is_ingested_by_the_entry_lambda(
     executions = stage.client("stepfunctions").list_executions(
         stateMachineArn=stage.state_machine_arn)["executions"]
     assert executions == []
+
+
+def test_a_batch_of_every_malformed_file_accounts_for_each_one(
+        stage: EmbeddedStage, api_client: AnimlApiClient, tmp_path: Path) -> None:
+    from animl_local.report import batch_images
+    from tests.conftest import MALFORMED
+
+    batch_id = create_batch(api_client, serial="CAM-9")
+    members = {f"bad/{p.name}": p.read_bytes() for p in sorted(MALFORMED.iterdir())}
+    result = upload(stage, tmp_path, batch_id, zip_bytes(members))
+
+    assert result["status"] == "SUCCEEDED"
+    rows, complete = batch_images(stage.client("s3"), stage.settings, batch_id)
+    assert complete and len(rows) == len(members) >= 150
+    assert sorted(r["path"] for r in rows) == sorted(members)
+    for row in rows:
+        assert row["outcome"] in ("ingested", "dead-letter")
+        assert (row["reason"] is None) == (row["outcome"] == "ingested")
+        assert row["keys"]  # stored somewhere: serving or dead-letter
