@@ -48,7 +48,7 @@ def render(data: bytes, image_type: ImageType, max_pixels: int) -> Rendered:
                 )
             if image.format == "JPEG":
                 # Decode at 1/2..1/8 scale when that still covers the medium size: cheap.
-                image.draft("RGB", MEDIUM_SIZE)
+                image.draft(image.mode, _fitted(image.size, MEDIUM_SIZE))
             image.load()
             oriented = ImageOps.exif_transpose(image)
             medium = _fit(oriented, MEDIUM_SIZE, image_type)
@@ -61,6 +61,12 @@ def render(data: bytes, image_type: ImageType, max_pixels: int) -> Rendered:
         raise ImageRejected(reasons.TOO_MANY_PIXELS, str(exc)) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageUndecodable(f"corrupted image file: {exc}") from None
+
+
+def _fitted(size: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:
+    """The size `size` takes when fitted inside `box` (what draft() must still cover)."""
+    scale = min(box[0] / size[0], box[1] / size[1], 1.0)
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
 
 
 def is_truncated_jpeg(data: bytes) -> bool:
