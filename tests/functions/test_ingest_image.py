@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from functions import reasons
 from functions.ingest_image import DEAD_LETTER, INGESTED, ImageSource, Services, ingest_image
 from functions.single_image import ingest_single_image
@@ -49,12 +51,14 @@ def test_an_api_validation_error_dead_letters_under_the_error_text(services: Ser
     assert keys(services, services.settings.serving_bucket) == []
 
 
-def test_running_the_same_image_again_converges(services: Services, tmp_path: Path) -> None:
+@pytest.mark.parametrize("copies_left", [0, 1, 2, 3])
+def test_running_the_same_image_again_converges(services: Services, tmp_path: Path,
+                                                copies_left: int) -> None:
     batch_id = create_batch(services.api)
     data = jpeg_bytes(tmp_path)
     first = ingest_image(data, batch_source(batch_id), services)
-    # A retry after a crash between createImage and the copies: the copies are gone.
-    for key in keys(services, services.settings.serving_bucket):
+    # A retry after a crash after createImage and after `copies_left` of the three copies.
+    for key in keys(services, services.settings.serving_bucket)[copies_left:]:
         services.s3.delete_object(Bucket=services.settings.serving_bucket, Key=key)
     again = ingest_image(data, batch_source(batch_id), services)
 
@@ -108,3 +112,26 @@ def test_a_single_image_is_ingested_then_its_source_deleted(services: Services,
     assert (outcome.md["batchId"], outcome.md["Path"]) == (None, None)
     assert keys(services, bucket) == []
     assert ingest_single_image(services, bucket, "cam7/IMG_9.JPG") is None  # repeated event
+
+
+def test_in_maintenance_mode_a_single_image_is_parked_unprocessed(
+        s3, api_client, settings, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    services = Services(s3=s3, api=api_client, settings=replace(settings, maintenance_mode=True))
+    bucket = settings.ingestion_bucket
+    data = jpeg_bytes(tmp_path)
+    s3.put_object(Bucket=bucket, Key="cam7/IMG_9.JPG", Body=data)
+
+    assert ingest_single_image(services, bucket, "cam7/IMG_9.JPG") is None
+    parked = s3.get_object(Bucket=settings.parking_lot_bucket, Key="cam7/IMG_9.JPG")
+    assert parked["Body"].read() == data
+    assert keys(services, bucket) == [] and keys(services, settings.serving_bucket) == []
+    assert api_client.execute("{ images { _id } }") == {"images": []}
+
+
+def test_maintenance_mode_is_a_stage_setting() -> None:
+    from functions.settings import Settings
+
+    assert Settings.from_environment({"MAINTENANCE_MODE": "true"}).maintenance_mode
+    assert not Settings.from_environment({}).maintenance_mode
