@@ -87,6 +87,7 @@ class ZipEntry:
     method: int
     crc: int
     flags: int
+    rejected: str | None = None  # a reason found from the directory alone (limits)
 
     def to_item(self) -> dict[str, Any]:
         return asdict(self)
@@ -125,8 +126,18 @@ def classify_entry(info: zipfile.ZipInfo) -> str | None:
     return reasons.SKIPPED_UNSUPPORTED_TYPE
 
 
-def inspect_archive(reader: S3RangeReader) -> ArchiveListing:
-    """List the archive's entries from its central directory; raise BadArchive if unreadable."""
+@dataclass(frozen=True)
+class EntryLimits:
+    max_entry_bytes: int
+    max_compression_ratio: int
+    max_total_bytes: int
+
+
+def inspect_archive(reader: S3RangeReader, limits: EntryLimits) -> ArchiveListing:
+    """List the archive's entries from its central directory; raise BadArchive if unreadable.
+
+    Entries over a limit stay in the listing with `rejected` set, so each gets an outcome.
+    """
     if reader.size == 0:
         raise BadArchive("Bad archive: the file is empty (0 bytes)")
     try:
@@ -138,11 +149,13 @@ def inspect_archive(reader: S3RangeReader) -> ArchiveListing:
     except (EOFError, struct.error, ValueError, OSError) as exc:
         raise BadArchive(f"Bad archive: unreadable central directory ({exc})") from None
     images, skipped = [], []
+    total = 0
     for info in infos:
         skip_reason = classify_entry(info)
         if skip_reason:
             skipped.append({"path": info.filename, "reason": skip_reason})
             continue
+        total += info.file_size
         images.append(
             ZipEntry(
                 name=info.filename,
@@ -153,23 +166,36 @@ def inspect_archive(reader: S3RangeReader) -> ArchiveListing:
                 method=info.compress_type,
                 crc=info.CRC,
                 flags=info.flag_bits,
+                rejected=_over_limit(info, total, limits),
             )
         )
     return ArchiveListing(images=images, skipped=skipped)
 
 
+def _over_limit(info: zipfile.ZipInfo, running_total: int, limits: EntryLimits) -> str | None:
+    if info.file_size > limits.max_entry_bytes:
+        return reasons.IMAGE_TOO_LARGE
+    if info.file_size > max(info.compress_size, 1) * limits.max_compression_ratio:
+        return reasons.COMPRESSION_RATIO_TOO_HIGH
+    if running_total > limits.max_total_bytes:
+        return reasons.BATCH_TOO_LARGE
+    return None
+
+
+_METHOD_NAMES = {9: "deflate64", 12: "bzip2", 14: "lzma", 93: "zstandard", 95: "xz", 98: "ppmd"}
 _LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
 _LOCAL_HEADER_SIGNATURE = b"PK\x03\x04"
 
 
 def read_entry(reader: S3RangeReader, entry: ZipEntry, max_bytes: int) -> bytes:
     """The decompressed bytes of one entry, CRC-checked; EntryUnreadable with a reason if not."""
+    if entry.rejected:
+        raise EntryUnreadable(entry.rejected, f"{entry.size} bytes from {entry.compressed_size}")
     if entry.flags & 0x1:
         raise EntryUnreadable(reasons.ENCRYPTED_ENTRY, "the entry is encrypted")
     if entry.method not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-        raise EntryUnreadable(
-            reasons.UNSUPPORTED_COMPRESSION, f"compression method {entry.method} is not supported"
-        )
+        method = _METHOD_NAMES.get(entry.method, f"method {entry.method}")
+        raise EntryUnreadable(reasons.UNSUPPORTED_COMPRESSION, f"{method} is not supported")
     if entry.size > max_bytes:
         raise EntryUnreadable(reasons.IMAGE_TOO_LARGE, f"{entry.size} bytes uncompressed")
     header = reader.read_range(entry.header_offset, _LOCAL_HEADER.size)
@@ -184,6 +210,18 @@ def read_entry(reader: S3RangeReader, entry: ZipEntry, max_bytes: int) -> bytes:
     if zlib.crc32(data) != entry.crc:
         raise EntryUnreadable(reasons.CORRUPTED_IMAGE_FILE, "CRC mismatch")
     return data
+
+
+def entry_data_range(reader: S3RangeReader, entry: ZipEntry) -> tuple[int, int]:
+    """(start, length) of the entry's stored bytes; from its local header when that is sane."""
+    header = reader.read_range(entry.header_offset, _LOCAL_HEADER.size)
+    if len(header) == _LOCAL_HEADER.size and header[:4] == _LOCAL_HEADER_SIGNATURE:
+        name_length, extra_length = _LOCAL_HEADER.unpack(header)[-2:]
+        start = entry.header_offset + _LOCAL_HEADER.size + name_length + extra_length
+        return start, max(0, min(entry.compressed_size, reader.size - start))
+    # No usable header: keep everything from where the entry should start.
+    start = min(entry.header_offset, reader.size)
+    return start, min(reader.size - start, entry.compressed_size + _LOCAL_HEADER.size + 1024)
 
 
 def _decompress(raw: bytes, entry: ZipEntry, max_bytes: int) -> bytes:

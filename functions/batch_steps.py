@@ -9,20 +9,22 @@ from typing import Any
 
 from functions import storage
 from functions.archive import (
+    EntryLimits,
     EntryUnreadable,
     S3RangeReader,
     ZipEntry,
+    entry_data_range,
     inspect_archive,
     read_entry,
 )
 from functions.graphql_client import AnimlApiClient
 from functions.ingest_image import (
+    DEAD_LETTER,
     SKIPPED,
     ImageSource,
     Outcome,
     Services,
     ingest_image,
-    reject_before_api,
 )
 from functions.manifest import manifest_items
 from functions.settings import Settings
@@ -38,7 +40,9 @@ def inspect_batch_archive(s3: Any, settings: Settings, batch_id: str, bucket: st
                           ) -> dict[str, Any]:
     """Read the archive's directory, write the manifest and return the counts for the batch."""
     reader = S3RangeReader(s3, bucket, key)
-    listing = inspect_archive(reader)
+    limits = EntryLimits(settings.max_image_bytes, settings.max_compression_ratio,
+                         settings.max_batch_uncompressed_bytes)
+    listing = inspect_archive(reader, limits)
     items = manifest_items(listing, settings.group_max_entries, settings.group_max_bytes)
     work = settings.batch_work_bucket
     storage.put_json(s3, work, storage.manifest_key(batch_id), items)
@@ -77,9 +81,19 @@ def _ingest_entry(services: Services, reader: S3RangeReader, batch_id: str, buck
     try:
         data = read_entry(reader, entry, services.settings.max_image_bytes)
     except EntryUnreadable as unreadable:
-        raw = reader.read_range(entry.header_offset, entry.compressed_size)
-        return reject_before_api(raw, source, unreadable.reason, str(unreadable), services)
+        return _dead_letter_entry(services, reader, source, entry, unreadable)
     return ingest_image(data, source, services)
+
+
+def _dead_letter_entry(services: Services, reader: S3RangeReader, source: ImageSource,
+                       entry: ZipEntry, unreadable: EntryUnreadable) -> Outcome:
+    """Keep an entry we cannot read as its stored bytes, copied server-side (bombs included)."""
+    key = storage.rejected_key(unreadable.reason, source.batch_id, entry.path)
+    start, length = entry_data_range(reader, entry)
+    storage.copy_range(services.s3, source.bucket, source.key, start, length,
+                       services.settings.dead_letter_bucket, key)
+    return Outcome(entry.path, DEAD_LETTER, unreadable.reason, detail=str(unreadable),
+                   keys=[key])
 
 
 def summarize_batch(s3: Any, settings: Settings, batch_id: str) -> dict[str, Any]:

@@ -23,6 +23,9 @@ class Settings:
     # Pre-batching of the manifest: a Map item holds at most this many entries / bytes.
     group_max_entries: int = 25
     group_max_bytes: int = 200 * 1024 * 1024
+    # Zip-bomb guards: JPEG and PNG barely compress, so a high ratio is never a real photo.
+    max_compression_ratio: int = 100
+    max_batch_uncompressed_bytes: int = 200 * 1024**3
     maintenance_mode: bool = False
 
     @property
@@ -82,5 +85,9 @@ class Settings:
             max_image_pixels=int(env.get("MAX_IMAGE_PIXELS", defaults.max_image_pixels)),
             group_max_entries=int(env.get("GROUP_MAX_ENTRIES", defaults.group_max_entries)),
             group_max_bytes=int(env.get("GROUP_MAX_BYTES", defaults.group_max_bytes)),
+            max_compression_ratio=int(env.get("MAX_COMPRESSION_RATIO",
+                                              defaults.max_compression_ratio)),
+            max_batch_uncompressed_bytes=int(env.get("MAX_BATCH_UNCOMPRESSED_BYTES",
+                                                     defaults.max_batch_uncompressed_bytes)),
             maintenance_mode=env.get("MAINTENANCE_MODE", "false").lower() == "true",
         )

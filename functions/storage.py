@@ -43,6 +43,33 @@ def report_key(batch_id: str) -> str:
     return f"batches/{batch_id}/report.json"
 
 
+MAX_COPY_PART = 5 * 1024**3  # S3's largest part
+
+
+def copy_range(s3: Any, source_bucket: str, source_key: str, start: int, length: int,
+               bucket: str, key: str) -> None:
+    """Copy bytes [start, start+length) of one object into another, server-side (no download)."""
+    if length <= 0:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"")
+        return
+    upload = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    parts = []
+    try:
+        for number, offset in enumerate(range(start, start + length, MAX_COPY_PART), start=1):
+            end = min(offset + MAX_COPY_PART, start + length) - 1
+            copied = s3.upload_part_copy(
+                Bucket=bucket, Key=key, UploadId=upload, PartNumber=number,
+                CopySource={"Bucket": source_bucket, "Key": source_key},
+                CopySourceRange=f"bytes={offset}-{end}",
+            )
+            parts.append({"PartNumber": number, "ETag": copied["CopyPartResult"]["ETag"]})
+        s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload,
+                                     MultipartUpload={"Parts": parts})
+    except Exception:
+        s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload)
+        raise
+
+
 def put_json(s3: Any, bucket: str, key: str, value: Any) -> None:
     body = json.dumps(value, separators=(",", ":"), default=str).encode()
     s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")

@@ -10,6 +10,7 @@ import os
 import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,15 @@ def _error_json(error: GraphQLError) -> dict[str, Any]:
     return error.formatted
 
 
+@dataclass(frozen=True)
+class Fault:
+    """Answer calls of `operation` (whose variables contain `body_contains`) with `status`."""
+
+    operation: str
+    status: int = 503
+    body_contains: str | None = None
+
+
 class StandinApi:
     """The stand-in API on 127.0.0.1; port 0 picks a free port."""
 
@@ -93,8 +103,8 @@ class StandinApi:
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
-        # Test control: operation (field) name -> HTTP status to answer with instead of serving.
-        self.faults: dict[str, int] = {}
+        # Test control: requests that match a fault get its HTTP status instead of an answer.
+        self.faults: list[Fault] = []
 
     @property
     def url(self) -> str:
@@ -118,11 +128,14 @@ class StandinApi:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def fault_for(self, query: str) -> int | None:
-        """The injected HTTP status for a document that calls a faulted operation, if any."""
-        for operation, status in dict(self.faults).items():
-            if re.search(rf"\b{re.escape(operation)}\s*\(", query):
-                return status
+    def fault_for(self, body: dict[str, Any]) -> int | None:
+        """The injected HTTP status for a request that matches a fault, if any."""
+        query = str(body.get("query") or "")
+        for fault in list(self.faults):
+            calls = re.search(rf"\b{re.escape(fault.operation)}\s*\(", query)
+            if calls and (fault.body_contains is None
+                          or fault.body_contains in json.dumps(body.get("variables"))):
+                return fault.status
         return None
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -144,7 +157,7 @@ class StandinApi:
                 except ValueError:
                     self._reply(400, {"errors": [{"message": "Body is not JSON"}]})
                     return
-                fault = api.fault_for(str(body.get("query") or ""))
+                fault = api.fault_for(body)
                 if fault:
                     self._reply(fault, {"errors": [{"message": "Service unavailable (injected)"}]})
                     return

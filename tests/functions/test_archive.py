@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
+import random
 import zipfile
+from dataclasses import replace
 
 import pytest
 
 from functions import reasons
 from functions.archive import (
     BadArchive,
+    EntryLimits,
     EntryUnreadable,
     S3RangeReader,
     inspect_archive,
@@ -18,6 +22,7 @@ from functions.archive import (
 from tests.conftest import zip_bytes
 
 BUCKET = "animl-images-ingestion-test"
+LIMITS = EntryLimits(max_entry_bytes=10**7, max_compression_ratio=100, max_total_bytes=10**9)
 
 
 def put(s3, data: bytes, key: str = "a.zip") -> S3RangeReader:
@@ -29,7 +34,7 @@ def test_listing_keeps_images_and_videos_and_says_why_others_are_skipped(s3) -> 
     listing = inspect_archive(put(s3, zip_bytes({
         "cam/IMG_1.JPG": b"1", "cam/IMG_2.jpeg": b"2", "cam/x.png": b"3", "cam/clip.MP4": b"4",
         "cam/": b"", "__MACOSX/cam/._IMG_1.JPG": b"m", "cam/.DS_Store": b"d", "cam/notes.txt": b"t",
-    })))
+    })), LIMITS)
     assert [e.path for e in listing.images] == ["cam/IMG_1.JPG", "cam/IMG_2.jpeg", "cam/x.png",
                                                 "cam/clip.MP4"]
     assert {s["path"]: s["reason"] for s in listing.skipped} == {
@@ -43,16 +48,16 @@ def test_listing_keeps_images_and_videos_and_says_why_others_are_skipped(s3) -> 
 def test_the_listing_reads_only_a_few_ranges_not_the_whole_archive(s3) -> None:
     members = {f"img_{i}.jpg": bytes([i % 251]) * 200_000 for i in range(40)}
     reader = put(s3, zip_bytes(members, zipfile.ZIP_STORED))
-    listing = inspect_archive(reader)
+    listing = inspect_archive(reader, LIMITS)
     assert len(listing.images) == 40
     assert reader.requests <= 3
 
 
 @pytest.mark.parametrize("method", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
 def test_an_entry_is_read_by_offset_and_crc_checked(s3, method: int) -> None:
-    payload = b"camera trap " * 5000
+    payload = random.Random(1).randbytes(30_000) * 2  # compresses 2:1, not like a bomb
     reader = put(s3, zip_bytes({"a.jpg": payload, "b.jpg": b"other"}, method))
-    entries = inspect_archive(reader).images
+    entries = inspect_archive(reader, LIMITS).images
     assert read_entry(reader, entries[0], max_bytes=10**7) == payload
     assert read_entry(reader, entries[1], max_bytes=10**7) == b"other"
 
@@ -61,15 +66,15 @@ def test_a_crc_mismatch_is_a_corrupted_image(s3) -> None:
     data = bytearray(zip_bytes({"a.jpg": b"A" * 100}, zipfile.ZIP_STORED))
     data[data.index(b"A" * 100) + 50] = ord("B")  # flip one byte of the stored data
     reader = put(s3, bytes(data))
-    entry = inspect_archive(reader).images[0]
+    entry = inspect_archive(reader, LIMITS).images[0]
     with pytest.raises(EntryUnreadable) as unreadable:
         read_entry(reader, entry, max_bytes=10**6)
     assert unreadable.value.reason == reasons.CORRUPTED_IMAGE_FILE
 
 
 def test_an_entry_over_the_size_limit_is_refused(s3) -> None:
-    reader = put(s3, zip_bytes({"big.jpg": b"\0" * 100_000}))
-    entry = inspect_archive(reader).images[0]
+    reader = put(s3, zip_bytes({"big.jpg": b"\0" * 100_000}, zipfile.ZIP_STORED))
+    entry = inspect_archive(reader, LIMITS).images[0]
     with pytest.raises(EntryUnreadable) as unreadable:
         read_entry(reader, entry, max_bytes=10_000)
     assert unreadable.value.reason == reasons.IMAGE_TOO_LARGE
@@ -82,7 +87,7 @@ def test_an_entry_over_the_size_limit_is_refused(s3) -> None:
 ])
 def test_bad_archives_raise_with_a_clear_message(s3, data: bytes, message: str) -> None:
     with pytest.raises(BadArchive) as bad:
-        inspect_archive(put(s3, data))
+        inspect_archive(put(s3, data), LIMITS)
     assert str(bad.value).startswith("Bad archive:")
     assert message in str(bad.value)
 
@@ -96,3 +101,67 @@ def test_bad_archives_raise_with_a_clear_message(s3, data: bytes, message: str) 
 ])
 def test_entry_names_cannot_leave_the_batch_prefix(name: str, safe: str) -> None:
     assert safe_entry_path(name) == safe
+
+
+def test_a_zip_bomb_entry_is_rejected_by_its_ratio_before_inflating(s3) -> None:
+    reader = put(s3, zip_bytes({"bomb.jpg": b"\0" * 5_000_000, "ok.jpg": bytes(range(256)) * 40}))
+    bomb, ok = inspect_archive(reader, LIMITS).images
+    assert bomb.rejected == reasons.COMPRESSION_RATIO_TOO_HIGH and ok.rejected is None
+    with pytest.raises(EntryUnreadable) as unreadable:
+        read_entry(reader, bomb, max_bytes=10**8)
+    assert unreadable.value.reason == reasons.COMPRESSION_RATIO_TOO_HIGH
+
+
+def test_entries_past_the_total_uncompressed_limit_are_rejected(s3) -> None:
+    members = {f"{i}.jpg": bytes([i]) * 1000 for i in range(5)}
+    limits = EntryLimits(max_entry_bytes=10**6, max_compression_ratio=10**6, max_total_bytes=3000)
+    entries = inspect_archive(put(s3, zip_bytes(members, zipfile.ZIP_STORED)), limits).images
+    assert [e.rejected for e in entries] == [None, None, None, reasons.BATCH_TOO_LARGE,
+                                             reasons.BATCH_TOO_LARGE]
+
+
+def test_unsupported_methods_and_encryption_get_their_reasons(s3) -> None:
+    data = zip_bytes({"a.jpg": b"x" * 100, "b.jpg": b"y" * 100}, zipfile.ZIP_BZIP2)
+    reader = put(s3, data)
+    entry = inspect_archive(reader, LIMITS).images[0]
+    with pytest.raises(EntryUnreadable, match="bzip2") as unreadable:
+        read_entry(reader, entry, max_bytes=10**6)
+    assert unreadable.value.reason == reasons.UNSUPPORTED_COMPRESSION
+    encrypted = replace(entry, flags=entry.flags | 0x1, method=zipfile.ZIP_STORED)
+    with pytest.raises(EntryUnreadable) as unreadable:
+        read_entry(reader, encrypted, max_bytes=10**6)
+    assert unreadable.value.reason == reasons.ENCRYPTED_ENTRY
+
+
+def test_zip64_archives_with_more_than_65535_entries_are_listed(s3) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as zf:
+        for i in range(65_600):
+            zf.writestr(f"d/{i}.jpg", b"")
+    reader = put(s3, buffer.getvalue())
+    listing = inspect_archive(reader, LIMITS)
+    assert len(listing.images) == 65_600
+    assert listing.images[-1].path == "d/65599.jpg"
+
+
+def test_utf8_and_cp437_names_are_decoded(s3) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("Cámara/ñandú.jpg", b"x")  # zipfile sets the UTF-8 flag
+        legacy = zipfile.ZipInfo("CAM/IMG\x81.jpg")  # stored in CP437 (0x81 is u-umlaut)
+        zf.writestr(legacy, b"y")
+    names = [e.path for e in inspect_archive(put(s3, buffer.getvalue()), LIMITS).images]
+    assert names == ["Cámara/ñandú.jpg", "CAM/IMG\x81.jpg"]
+
+
+@pytest.mark.filterwarnings("ignore:Duplicate name")
+def test_two_entries_with_the_same_name_are_both_listed(s3) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("a/IMG_1.JPG", b"first")
+        zf.writestr("a/IMG_1.JPG", b"second")
+    reader = put(s3, buffer.getvalue())
+    first, second = inspect_archive(reader, LIMITS).images
+    assert first.path == second.path
+    assert read_entry(reader, first, 100) == b"first"
+    assert read_entry(reader, second, 100) == b"second"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from animl_local.engine import EmbeddedStage
-from animl_local.standin_api import StandinApi
+from animl_local.standin_api import Fault, StandinApi
 from functions.graphql_client import AnimlApiClient
 from tests.conftest import API_KEY, create_batch, jpeg_bytes, zip_bytes
 
@@ -99,7 +99,7 @@ def test_a_transient_failure_retries_then_fails_at_its_state_with_a_batch_error(
         stage: EmbeddedStage, standin_api: StandinApi, api_client: AnimlApiClient,
         tmp_path: Path) -> None:
     batch_id = create_batch(api_client, serial="CAM-9")
-    standin_api.faults["updateBatch"] = 503
+    standin_api.faults.append(Fault("updateBatch", 503))
 
     result = upload(stage, tmp_path, batch_id, zip_bytes({"a.jpg": jpeg_bytes(tmp_path)}))
 
@@ -151,3 +151,58 @@ def test_a_batch_of_every_malformed_file_accounts_for_each_one(
         assert row["outcome"] in ("ingested", "dead-letter")
         assert (row["reason"] is None) == (row["outcome"] == "ingested")
         assert row["keys"]  # stored somewhere: serving or dead-letter
+
+
+def test_a_child_that_fails_for_good_fails_the_batch_at_summarize(
+        stage: EmbeddedStage, standin_api: StandinApi, api_client: AnimlApiClient,
+        tmp_path: Path) -> None:
+    # The engine turns a failed Map child into a null and lets the Map succeed; the batch must
+    # not: Summarize finds the group with no outcomes.
+    batch_id = create_batch(api_client, serial="CAM-9")
+    standin_api.faults.append(Fault("createImage", 503, body_contains="poison.jpg"))
+    members = {f"ok_{i}.jpg": jpeg_bytes(tmp_path, seed=i) for i in range(30)}
+    members["poison.jpg"] = jpeg_bytes(tmp_path, seed=99)
+
+    result = upload(stage, tmp_path, batch_id, zip_bytes(members))
+
+    assert result["status"] == "FAILED"
+    assert states_entered(stage, result["executionArn"])[-1] == "SummarizeOutcomes"
+    assert "IncompleteBatch" in result["error"]
+    [error] = api_client.get_batch(batch_id)["errors"]
+    assert "have no outcome" in error["error"]
+    assert ingestion_objects(stage) == [f"{batch_id}.zip"]  # nothing is deleted
+
+
+def test_bombs_odd_names_and_duplicates_are_each_accounted_for(
+        stage: EmbeddedStage, api_client: AnimlApiClient, tmp_path: Path) -> None:
+    import io
+    import warnings
+    import zipfile
+
+    from animl_local.report import batch_images
+
+    batch_id = create_batch(api_client, serial="CAM-9")
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        warnings.simplefilter("ignore")
+        zf.writestr("bomb.jpg", b"\0" * 20_000_000)
+        zf.writestr("../../escape.jpg", jpeg_bytes(tmp_path, seed=1))
+        zf.writestr("C:\\cards\\win.jpg", jpeg_bytes(tmp_path, seed=2))
+        zf.writestr("same/IMG.JPG", jpeg_bytes(tmp_path, seed=3))
+        zf.writestr("same/IMG.JPG", jpeg_bytes(tmp_path, seed=4))
+    result = upload(stage, tmp_path, batch_id, buffer.getvalue())
+
+    assert result["status"] == "SUCCEEDED"
+    rows, _ = batch_images(stage.client("s3"), stage.settings, batch_id)
+    by_path = sorted((r["path"], r["outcome"], r["reason"]) for r in rows)
+    assert by_path == [
+        ("bomb.jpg", "dead-letter", "COMPRESSION_RATIO_TOO_HIGH"),
+        ("cards/win.jpg", "ingested", None),
+        ("escape.jpg", "ingested", None),
+        ("same/IMG.JPG", "ingested", None),
+        ("same/IMG.JPG", "ingested", None),
+    ]
+    bomb = next(r for r in rows if r["path"] == "bomb.jpg")
+    kept = stage.client("s3").get_object(Bucket=stage.settings.dead_letter_bucket,
+                                         Key=bomb["keys"][0])["Body"].read()
+    assert 0 < len(kept) < 100_000  # the stored (compressed) bytes, never inflated
