@@ -145,8 +145,10 @@ def run_batch(archive: Path, original_name: str, out: Path | None, serial: str |
                 print(file=sys.stderr)
             s3 = stage.client("s3")
             images, complete = report.batch_images(s3, settings, batch_id)
+            arn = description["executionArn"]
             execution = report.execution_summary(
-                description, stage.history(description["executionArn"]), stage.invocations.total
+                description, stage.history(arn), stage.invocations.counts,
+                stage.workflow_functions(), stage.map_runs(arn),
             )
             report.mirror_objects(s3, settings, images, out)
         batch = client.get_batch(batch_id)

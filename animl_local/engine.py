@@ -24,10 +24,17 @@ import boto3
 from moto import mock_aws
 
 from animl_local.lambda_adapter import InvocationLog, handlers_serve_invocations
+from animl_local.report import WorkflowFunctions
 from functions import storage
 from functions.execution_events import ENDED_BADLY
 from functions.settings import APP_NAME, Settings
-from functions.state_machine import render_definition
+from functions.state_machine import (
+    child_placeholders,
+    function_placeholder,
+    load_definition,
+    placeholders,
+    render_definition,
+)
 
 ACCOUNT_ID = "123456789012"
 ENGINE_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
@@ -122,7 +129,7 @@ class EmbeddedStage:
 
     def _create_function(self, spec: FunctionSpec, role_arn: str) -> str:
         created = self.client("lambda").create_function(
-            FunctionName=f"{APP_NAME}-{self.settings.stage}-{spec.name}",
+            FunctionName=self._deployed_name(spec.name),
             Runtime="python3.11",
             Role=role_arn,
             Handler=spec.handler,
@@ -186,6 +193,25 @@ class EmbeddedStage:
         event = status_change_event(description, self.settings.region)
         self.client("lambda").invoke(FunctionName=self.function_arns[STATUS_CHANGE_FUNCTION],
                                      Payload=json.dumps(event).encode())
+
+    def map_runs(self, execution_arn: str) -> list[dict[str, Any]]:
+        sfn = self.client("stepfunctions")
+        runs = sfn.list_map_runs(executionArn=execution_arn)["mapRuns"]
+        return [sfn.describe_map_run(mapRunArn=run["mapRunArn"]) for run in runs]
+
+    def workflow_functions(self) -> WorkflowFunctions:
+        """Deployed names of the functions the state machine calls, parent and children."""
+        definition = load_definition()
+        used, in_children = placeholders(definition), child_placeholders(definition)
+
+        def deployed(wanted: set[str]) -> frozenset[str]:
+            return frozenset(self._deployed_name(name) for name in self.function_arns
+                             if function_placeholder(name) in wanted)
+        return WorkflowFunctions(parent=deployed(used - in_children),
+                                 children=deployed(in_children))
+
+    def _deployed_name(self, name: str) -> str:
+        return f"{APP_NAME}-{self.settings.stage}-{name}"
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         sfn = self.client("stepfunctions")

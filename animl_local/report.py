@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,20 +30,48 @@ def batch_images(s3: Any, settings: Settings, batch_id: str) -> tuple[list[dict[
 
 
 def execution_summary(description: dict[str, Any], history: list[dict[str, Any]],
-                      lambda_invocations: int) -> dict[str, Any]:
+                      invocations: dict[str, int], workflow_functions: WorkflowFunctions,
+                      map_runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The execution as report.json shows it, with work split between parent and children.
+
+    `invocations` counts Lambda calls by function name. The child workflow is a single Task
+    state, so each child Lambda call is one child state transition (retries included). Calls of
+    functions outside the state machine (the S3 entry handler) are counted under "entry".
+    """
     entered = [e["stateEnteredEventDetails"]["name"] for e in history
                if e["type"].endswith("StateEntered")]
+    child_calls = sum(n for f, n in invocations.items() if f in workflow_functions.children)
+    parent_calls = sum(n for f, n in invocations.items() if f in workflow_functions.parent)
+    all_calls = sum(invocations.values())
+    children = {
+        "executions": sum(run["executionCounts"]["total"] for run in map_runs),
+        "failed": sum(run["executionCounts"]["failed"] for run in map_runs),
+        "stateTransitions": child_calls,
+        "lambdaInvocations": child_calls,
+    }
     summary = {
         "arn": description["executionArn"],
         "status": description["status"],
-        "stateTransitions": len(entered),
-        "statesEntered": entered,
-        "lambdaInvocations": lambda_invocations,
+        "stateTransitions": len(entered) + child_calls,
+        "lambdaInvocations": all_calls,
+        "parent": {"stateTransitions": len(entered), "lambdaInvocations": parent_calls,
+                   "statesEntered": entered},
+        "children": children,
+        "entry": {"lambdaInvocations": all_calls - parent_calls - child_calls},
+        "lambdaInvocationsByFunction": dict(sorted(invocations.items())),
     }
     if description["status"] != "SUCCEEDED":
         summary.update(failedState=entered[-1] if entered else None,
                        error=description.get("error"), cause=description.get("cause"))
     return summary
+
+
+@dataclass(frozen=True)
+class WorkflowFunctions:
+    """Deployed function names the parent workflow calls, and those its children call."""
+
+    parent: frozenset[str]
+    children: frozenset[str]
 
 
 def mirror_objects(s3: Any, settings: Settings, images: list[dict[str, Any]], out: Path) -> int:

@@ -33,6 +33,16 @@ def placeholders(definition: Any) -> set[str]:
     return found
 
 
+def child_placeholders(definition: Any) -> set[str]:
+    """Placeholders used inside Map item processors: what runs in the child workflows."""
+    found: set[str] = set()
+    for state in definition.get("States", {}).values():
+        processor = state.get("ItemProcessor") or state.get("Iterator")
+        if processor:
+            found |= placeholders(processor)
+    return found
+
+
 def fill(definition: Any, values: dict[str, Any]) -> Any:
     """A copy of `definition` with every placeholder replaced; KeyError names a missing one."""
     def value_of(name: str) -> Any:

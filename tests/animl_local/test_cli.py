@@ -169,3 +169,19 @@ def test_the_buow_fixtures_are_ingested_with_their_dates_and_renditions(tmp_path
         assert max(sizes["medium"]) <= 940 and max(sizes["small"]) <= 120
         assert sizes["original"] == (int(oracle[f"BUOW/{image['path']}"]["ImageWidth"]),
                                      int(oracle[f"BUOW/{image['path']}"]["ImageHeight"]))
+
+
+def test_the_report_splits_work_between_parent_and_children(tmp_path: Path) -> None:
+    write_sample_folder(tmp_path / "cards", count=30)
+    out = tmp_path / "out"
+    assert main(["run", str(tmp_path / "cards"), "--out", str(out)]) == 0
+    execution = read_report(out)["execution"]
+    parent, children = execution["parent"], execution["children"]
+    assert children["executions"] == 2  # 30 images in groups of 25
+    assert children["lambdaInvocations"] == children["stateTransitions"] == 2
+    assert parent["stateTransitions"] == len(parent["statesEntered"]) == 8
+    # The parent calls InspectArchive, three status marks and Summarize.
+    assert parent["lambdaInvocations"] == 5
+    assert execution["entry"]["lambdaInvocations"] >= 1  # S3 may deliver the event twice
+    assert execution["lambdaInvocations"] == 5 + 2 + execution["entry"]["lambdaInvocations"]
+    assert execution["stateTransitions"] == 8 + 2
