@@ -67,9 +67,11 @@ class InvocationLog:
     """Counts of invocations per function name, for reports and tests."""
 
     counts: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
 
-    def record(self, function_name: str) -> None:
+    def record(self, function_name: str, seconds: float) -> None:
         self.counts[function_name] = self.counts.get(function_name, 0) + 1
+        self.seconds[function_name] = self.seconds.get(function_name, 0.0) + seconds
 
     @property
     def total(self) -> int:
@@ -79,7 +81,7 @@ class InvocationLog:
 def call_handler(fn: LambdaFunction, event: Any, resolve: Callable[[str], Handler],
                  log: InvocationLog) -> tuple[str, bool, str]:
     """Invoke `fn`'s handler; returns moto's (payload, errored, logs) triple."""
-    log.record(fn.function_name)
+    started = time.monotonic()
     context = LambdaContext(
         function_name=fn.function_name,
         invoked_function_arn=fn.function_arn,
@@ -91,6 +93,8 @@ def call_handler(fn: LambdaFunction, event: Any, resolve: Callable[[str], Handle
     except Exception as exc:  # noqa: BLE001 - any handler error is a Lambda function error
         logger.info("%s failed: %s: %s", fn.function_name, type(exc).__name__, exc)
         return json.dumps(error_payload(exc)), True, ""
+    finally:
+        log.record(fn.function_name, time.monotonic() - started)
     return json.dumps(result, default=str), False, ""
 
 

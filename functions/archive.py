@@ -75,6 +75,39 @@ class S3RangeReader(io.RawIOBase):
         return len(data)
 
 
+class PrefetchedSpan:
+    """One ranged GET for a run of neighbouring entries; reads outside it go to the reader."""
+
+    def __init__(self, reader: S3RangeReader, start: int, length: int) -> None:
+        self._reader, self.start = reader, start
+        self.data = reader.read_range(start, length)
+        self.size = reader.size
+
+    def read_range(self, start: int, length: int) -> bytes:
+        offset = start - self.start
+        if 0 <= offset and offset + length <= len(self.data):
+            return self.data[offset:offset + length]
+        return self._reader.read_range(start, length)
+
+
+# Room for a local header's name and extra field beyond the central directory's sizes.
+LOCAL_HEADER_SLACK = 1024
+
+
+def prefetch_group(reader: S3RangeReader, entries: list[ZipEntry], max_bytes: int
+                   ) -> S3RangeReader | PrefetchedSpan:
+    """A reader for these entries that fetches them all at once when their span is small."""
+    wanted = [e for e in entries if not e.rejected]
+    if not wanted:
+        return reader
+    start = min(e.header_offset for e in wanted)
+    end = max(e.header_offset + _LOCAL_HEADER.size + len(e.name.encode()) + e.compressed_size
+              for e in wanted) + LOCAL_HEADER_SLACK
+    if end - start > max_bytes:
+        return reader
+    return PrefetchedSpan(reader, start, min(end, reader.size) - start)
+
+
 @dataclass(frozen=True)
 class ZipEntry:
     """Where one member's bytes are, as the central directory says."""
@@ -187,7 +220,7 @@ _LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
 _LOCAL_HEADER_SIGNATURE = b"PK\x03\x04"
 
 
-def read_entry(reader: S3RangeReader, entry: ZipEntry, max_bytes: int) -> bytes:
+def read_entry(reader: S3RangeReader | PrefetchedSpan, entry: ZipEntry, max_bytes: int) -> bytes:
     """The decompressed bytes of one entry, CRC-checked; EntryUnreadable with a reason if not."""
     if entry.rejected:
         raise EntryUnreadable(entry.rejected, f"{entry.size} bytes from {entry.compressed_size}")
@@ -212,7 +245,8 @@ def read_entry(reader: S3RangeReader, entry: ZipEntry, max_bytes: int) -> bytes:
     return data
 
 
-def entry_data_range(reader: S3RangeReader, entry: ZipEntry) -> tuple[int, int]:
+def entry_data_range(reader: S3RangeReader | PrefetchedSpan, entry: ZipEntry
+                     ) -> tuple[int, int]:
     """(start, length) of the entry's stored bytes; from its local header when that is sane."""
     header = reader.read_range(entry.header_offset, _LOCAL_HEADER.size)
     if len(header) == _LOCAL_HEADER.size and header[:4] == _LOCAL_HEADER_SIGNATURE:

@@ -11,10 +11,12 @@ from functions import storage
 from functions.archive import (
     EntryLimits,
     EntryUnreadable,
+    PrefetchedSpan,
     S3RangeReader,
     ZipEntry,
     entry_data_range,
     inspect_archive,
+    prefetch_group,
     read_entry,
 )
 from functions.graphql_client import AnimlApiClient
@@ -59,9 +61,12 @@ def inspect_batch_archive(s3: Any, settings: Settings, batch_id: str, bucket: st
 def ingest_group(services: Services, batch_id: str, bucket: str, key: str, group: int,
                  entries: list[dict[str, Any]]) -> dict[str, Any]:
     """Ingest one Map item's entries; write their outcomes to S3 and return the counts."""
-    reader = S3RangeReader(services.s3, bucket, key)
-    outcomes = [_ingest_entry(services, reader, batch_id, bucket, key, ZipEntry.from_item(item))
-                for item in entries]
+    archive = S3RangeReader(services.s3, bucket, key)
+    group_entries = [ZipEntry.from_item(item) for item in entries]
+    # Neighbouring entries come in one ranged GET (bounded: a group is at most this many bytes).
+    reader = prefetch_group(archive, group_entries, 2 * services.settings.group_max_bytes)
+    outcomes = [_ingest_entry(services, reader, batch_id, bucket, key, entry)
+                for entry in group_entries]
     storage.put_json(
         services.s3,
         services.settings.batch_work_bucket,
@@ -72,8 +77,8 @@ def ingest_group(services: Services, batch_id: str, bucket: str, key: str, group
     return {"group": group, "images": len(outcomes), **counts}
 
 
-def _ingest_entry(services: Services, reader: S3RangeReader, batch_id: str, bucket: str, key: str,
-                  entry: ZipEntry) -> Outcome:
+def _ingest_entry(services: Services, reader: S3RangeReader | PrefetchedSpan, batch_id: str,
+                  bucket: str, key: str, entry: ZipEntry) -> Outcome:
     source = ImageSource(
         file_name=posixpath.basename(entry.path), bucket=bucket, key=key, batch_id=batch_id,
         path=entry.path,
@@ -85,7 +90,8 @@ def _ingest_entry(services: Services, reader: S3RangeReader, batch_id: str, buck
     return ingest_image(data, source, services)
 
 
-def _dead_letter_entry(services: Services, reader: S3RangeReader, source: ImageSource,
+def _dead_letter_entry(services: Services, reader: S3RangeReader | PrefetchedSpan,
+                       source: ImageSource,
                        entry: ZipEntry, unreadable: EntryUnreadable) -> Outcome:
     """Keep an entry we cannot read as its stored bytes, copied server-side (bombs included)."""
     key = storage.rejected_key(unreadable.reason, source.batch_id, entry.path)

@@ -21,8 +21,8 @@ class Settings:
     max_image_bytes: int = 100 * 1024 * 1024
     max_image_pixels: int = 100_000_000
     # Pre-batching of the manifest: a Map item holds at most this many entries / bytes.
-    group_max_entries: int = 25
-    group_max_bytes: int = 200 * 1024 * 1024
+    group_max_entries: int = 50
+    group_max_bytes: int = 128 * 1024 * 1024
     # Zip-bomb guards: JPEG and PNG barely compress, so a high ratio is never a real photo.
     max_compression_ratio: int = 100
     max_batch_uncompressed_bytes: int = 200 * 1024**3

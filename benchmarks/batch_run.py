@@ -1,0 +1,70 @@
+"""`animl-ingest run` on a generated N-image archive: throughput and Step Functions economy.
+
+Prints one JSON line: images, seconds, images_per_second, Lambda invocations per image, parent
+and child state transitions.
+
+    python benchmarks/batch_run.py --images 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from animl_local.cli import archive_for, run_batch  # noqa: E402
+from animl_local.samples import sample_jpeg  # noqa: E402
+
+
+def generate(folder: Path, count: int, size: tuple[int, int]) -> None:
+    start = datetime(2024, 6, 1, 21, 0, 0)
+    for index in range(count):
+        sub = folder / f"CAM{index % 4:02d}"
+        sub.mkdir(parents=True, exist_ok=True)
+        sample_jpeg(sub / f"IMG_{index:05d}.JPG", start + timedelta(seconds=37 * index),
+                    seed=index, size=size)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--images", type=int, default=1000)
+    parser.add_argument("--width", type=int, default=1920)
+    parser.add_argument("--height", type=int, default=1080)
+    args = parser.parse_args()
+    logging.getLogger("moto").setLevel(logging.CRITICAL)
+    with tempfile.TemporaryDirectory(prefix="animl-bench-") as scratch:
+        root = Path(scratch)
+        generate(root / "cards", args.images, (args.width, args.height))
+        archive = archive_for(root / "cards", root)
+        archive_mb = round(archive.stat().st_size / 1e6, 1)
+        started = time.perf_counter()
+        result = run_batch(archive, "cards", root / "out", None, root)
+        seconds = time.perf_counter() - started
+        report = json.loads((root / "out" / "report.json").read_text())
+    execution = report["execution"]
+    images = len(report["images"])
+    print(json.dumps({
+        "benchmark": "batch_run",
+        "status": result.status,
+        "images": images,
+        "archive_mb": archive_mb,
+        "seconds": round(seconds, 1),
+        "images_per_second": round(images / seconds, 1),
+        "lambda_invocations": execution["lambdaInvocations"],
+        "lambda_invocations_per_image": round(execution["lambdaInvocations"] / images, 4),
+        "parent_state_transitions": execution["parent"]["stateTransitions"],
+        "child_state_transitions": execution["children"]["stateTransitions"],
+        "child_executions": execution["children"]["executions"],
+        "outcomes": result.counts,
+    }))
+
+
+if __name__ == "__main__":
+    main()
