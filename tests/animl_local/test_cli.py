@@ -172,12 +172,15 @@ def test_the_buow_fixtures_are_ingested_with_their_dates_and_renditions(tmp_path
 
 
 def test_the_report_splits_work_between_parent_and_children(tmp_path: Path) -> None:
-    write_sample_folder(tmp_path / "cards", count=30)
+    from functions.settings import Settings
+
+    group = Settings(stage="local").group_max_entries
+    write_sample_folder(tmp_path / "cards", count=group + 3)
     out = tmp_path / "out"
     assert main(["run", str(tmp_path / "cards"), "--out", str(out)]) == 0
     execution = read_report(out)["execution"]
     parent, children = execution["parent"], execution["children"]
-    assert children["executions"] == 2  # 30 images in groups of 25
+    assert children["executions"] == 2  # one full group and one of three
     assert children["lambdaInvocations"] == children["stateTransitions"] == 2
     assert parent["stateTransitions"] == len(parent["statesEntered"]) == 8
     # The parent calls InspectArchive, three status marks and Summarize.
