@@ -69,11 +69,40 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--serial", help="serial number override for every image of the batch")
     run.set_defaults(command=command_run)
 
+    stop = commands.add_parser("stop", help="stop a batch: end its execution, release its "
+                               "inference resources, set processingEnd (on the stage's AWS)")
+    stop.add_argument("batch_id")
+    stop.add_argument("--stage", default="dev")
+    stop.set_defaults(command=command_stop)
+
     sample = commands.add_parser("sample", help="write camera-trap-like sample images")
     sample.add_argument("folder", type=Path)
     sample.add_argument("--count", type=int, default=12)
     sample.set_defaults(command=command_sample)
     return parser
+
+
+def command_stop(args: argparse.Namespace) -> int:
+    """Invoke the stage's stop_batch Lambda, as the API's stopBatch does."""
+    import json
+
+    import boto3
+
+    from functions.settings import APP_NAME
+
+    reply = boto3.client("lambda").invoke(
+        FunctionName=f"{APP_NAME}-{args.stage}-stop_batch",
+        Payload=json.dumps({"batch": args.batch_id}).encode(),
+    )
+    payload = json.loads(reply["Payload"].read() or b"null")
+    if reply.get("FunctionError"):
+        print(f"animl-ingest: stop failed: {payload.get('errorMessage')}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"batch {args.batch_id} stopped: execution "
+          f"{'stopped' if payload['executionStopped'] else 'was not running'}, "
+          f"{payload['released']['queues']} queue(s) and {payload['released']['mappings']} "
+          "mapping(s) released")
+    return EXIT_OK
 
 
 def command_sample(args: argparse.Namespace) -> int:
@@ -123,16 +152,16 @@ def run_batch(archive: Path, original_name: str, out: Path | None, serial: str |
               scratch: Path, show_progress: bool = False) -> RunResult:
     """Create the batch as the web app would, upload it, and wait for the state machine."""
     from animl_local import report
-    from animl_local.engine import EmbeddedStage
-    from animl_local.standin_api import StandinApi
+    from animl_local.engine import ACCOUNT_ID, EmbeddedStage
+    from animl_local.standin_api import InferenceAutomation, StandinApi
     from functions.graphql_client import AnimlApiClient
-    from functions.settings import Settings
 
     api_key = secrets.token_urlsafe(24)
     db_path = scratch / "animl-api.sqlite3"
-    settings = Settings(stage=LOCAL_STAGE)
+    settings = local_settings()
+    automation = InferenceAutomation(settings.stage, settings.region, ACCOUNT_ID)
     started = time.monotonic()
-    with StandinApi(db_path, api_key) as api:
+    with StandinApi(db_path, api_key, automation=automation) as api:
         client = AnimlApiClient(api.url, api_key)
         batch_id = create_upload(client, original_name, serial)
         out = out or Path("animl-out") / batch_id
@@ -162,6 +191,13 @@ def run_batch(archive: Path, original_name: str, out: Path | None, serial: str |
         reason = _failure_line(execution, batch)
     return RunResult(batch_id, description["status"], out, counts, reason,
                      time.monotonic() - started)
+
+
+def local_settings() -> Any:
+    """The local stage: the stand-in consumer drains a queue at once, so two idle polls do."""
+    from functions.settings import Settings
+
+    return Settings(stage=LOCAL_STAGE, inference_idle_polls=2, inference_max_wait_seconds=600)
 
 
 def create_upload(client: Any, original_name: str, serial: str | None) -> str:

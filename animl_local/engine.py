@@ -42,7 +42,7 @@ TERMINAL = ("SUCCEEDED", *ENDED_BADLY)
 
 # Local runs retry at once and keep the fan-out to what two cores can use.
 LOCAL_TUNING: dict[str, Any] = {"RetryIntervalSeconds": 1, "RetryMaxAttempts": 2,
-                                "MapMaxConcurrency": 4}
+                                "MapMaxConcurrency": 4, "InferencePollSeconds": 0}
 
 ENTRY_FUNCTION = "on_upload"
 STATUS_CHANGE_FUNCTION = "on_execution_status_change"
@@ -52,6 +52,9 @@ STATUS_CHANGE_FUNCTION = "on_execution_status_change"
 class FunctionSpec:
     name: str  # the Chalice name, e.g. "inspect_archive"
     handler: str  # e.g. "chalice_app.handlers.inspect_archive"
+
+
+INFERENCE_CONSUMER = FunctionSpec("batchinference", "animl_local.inference_consumer.handle")
 
 
 def chalice_functions() -> list[FunctionSpec]:
@@ -105,6 +108,9 @@ class EmbeddedStage:
         role_arn = self._create_role()
         for spec in chalice_functions():
             self.function_arns[spec.name] = self._create_function(spec, role_arn)
+        # The API's inference Lambda, which the batch queues' mappings invoke.
+        self._create_function(INFERENCE_CONSUMER, role_arn,
+                              name=self.settings.inference_function_name)
         s3.put_bucket_notification_configuration(
             Bucket=self.settings.ingestion_bucket,
             NotificationConfiguration={"LambdaFunctionConfigurations": [{
@@ -127,9 +133,10 @@ class EmbeddedStage:
                                               AssumeRolePolicyDocument=json.dumps(trust))
         return role["Role"]["Arn"]
 
-    def _create_function(self, spec: FunctionSpec, role_arn: str) -> str:
+    def _create_function(self, spec: FunctionSpec, role_arn: str, name: str | None = None
+                         ) -> str:
         created = self.client("lambda").create_function(
-            FunctionName=self._deployed_name(spec.name),
+            FunctionName=name or self._deployed_name(spec.name),
             Runtime="python3.11",
             Role=role_arn,
             Handler=spec.handler,
@@ -188,6 +195,18 @@ class EmbeddedStage:
         done = {obj["Key"] for obj in listed.get("Contents", [])}
         return sum(len(item["entries"]) for item in items
                    if storage.outcomes_key(batch_id, item["group"]) in done)
+
+    def run_schedule(self, function: str) -> Any:
+        """Invoke a scheduled function as EventBridge's timer would; returns its result."""
+        event = {
+            "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
+            "source": "aws.events", "account": ACCOUNT_ID,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "region": self.settings.region, "resources": [], "detail": {},
+        }
+        reply = self.client("lambda").invoke(FunctionName=self.function_arns[function],
+                                             Payload=json.dumps(event).encode())
+        return json.loads(reply["Payload"].read())
 
     def _send_status_change(self, description: dict[str, Any]) -> None:
         event = status_change_event(description, self.settings.region)
@@ -258,13 +277,11 @@ def status_change_event(description: dict[str, Any], region: str) -> dict[str, A
 def _lambda_environment(settings: Settings) -> Iterator[None]:
     """The environment a deployed function sees, set for this process while the stage runs."""
     values = {
-        "STAGE": settings.stage,
-        "AWS_REGION": settings.region,
+        **settings.to_environment(),
         "AWS_DEFAULT_REGION": settings.region,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "INGESTION_BUCKET": settings.ingestion_bucket,
-        "MAINTENANCE_MODE": "true" if settings.maintenance_mode else "false",
     }
     saved = {key: os.environ.get(key) for key in values}
     os.environ.update(values)

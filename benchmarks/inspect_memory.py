@@ -94,13 +94,15 @@ def child(step: str, root: Path, archive: str) -> None:
     settings = Settings(stage="bench")
     s3 = LocalFileS3(root)
     batch = archive.removesuffix(".zip")
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     if step == "inspect":
+        baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         result = inspect_batch_archive(s3, settings, batch, "archives", archive)
         detail = {"images": result["total"], "groups": result["groups"]}
     else:
+        # The Map hands a worker its item; reading the whole manifest here is not the worker's.
         item = get_json(s3, settings.batch_work_bucket, manifest_key(batch))[0]
         entries = [ZipEntry.from_item(e) for e in item["entries"]]
+        baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         reader = S3RangeReader(s3, "archives", archive)
         span = prefetch_group(reader, entries, 2 * settings.group_max_bytes)
         read = sum(len(read_entry(span, e, settings.max_image_bytes)) for e in entries)

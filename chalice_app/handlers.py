@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 from chalice import Blueprint
 
-from functions import batch_steps, execution_events, uploads
+from functions import batch_steps, execution_events, inference, lifecycle, uploads
 from functions.graphql_client import AnimlApiClient, client_for_stage
 from functions.ingest_image import Services
 from functions.settings import Settings
@@ -45,6 +46,9 @@ class Context:
 
     def services(self) -> Services:
         return Services(s3=self.client("s3"), api=self.api(), settings=self.settings)
+
+    def inference_clients(self) -> inference.Clients:
+        return inference.Clients(sqs=self.client("sqs"), lambda_=self.client("lambda"))
 
 
 def _context() -> Context:
@@ -115,6 +119,50 @@ def record_batch_error(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return batch_steps.record_batch_error(_context().api(), event["batchId"], message)
 
 
+@blueprint.lambda_function(name="provision_inference")
+def provision_inference(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    ctx = _context()
+    return inference.provision_inference(ctx.inference_clients(), ctx.settings, event["batchId"])
+
+
+@blueprint.lambda_function(name="check_inference")
+def check_inference(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """`{"batchId", "previous"}`: one poll of the batch's queues (see AwaitInference)."""
+    ctx = _context()
+    return inference.check_inference(ctx.inference_clients(), ctx.settings, event["batchId"],
+                                     event.get("previous"), datetime.now(UTC))
+
+
+@blueprint.lambda_function(name="teardown_inference")
+def teardown_inference(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Delete the batch's mapping and queues; with `timedOut`, record why first."""
+    ctx = _context()
+    check = event.get("check") or {}
+    if check.get("timedOut"):
+        batch_steps.record_batch_error(ctx.api(), event["batchId"],
+                                       inference.timeout_message(check, ctx.settings))
+    return inference.teardown_inference(ctx.inference_clients(), ctx.settings, event["batchId"])
+
+
+@blueprint.lambda_function(name="stop_batch")
+def stop_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """What the API's stopBatch sends, `{"batch": id}`: stop, tear down, set processingEnd."""
+    ctx = _context()
+    account = ctx.client("sts").get_caller_identity()["Account"]
+    return lifecycle.stop_batch(ctx.client("stepfunctions"), ctx.inference_clients(), ctx.api(),
+                                ctx.settings, account, event["batch"], datetime.now(UTC))
+
+
+@blueprint.schedule("rate(1 hour)", name="sweep_inference_resources")
+def sweep_inference_resources(event: Any) -> dict[str, Any]:
+    """Release per-batch resources of batches abandoned longer than the configured age."""
+    ctx = _context()
+    account = ctx.client("sts").get_caller_identity()["Account"]
+    swept = lifecycle.sweep(ctx.client("stepfunctions"), ctx.inference_clients(), ctx.api(),
+                            ctx.settings, account, datetime.now(UTC))
+    return {"swept": swept}
+
+
 @blueprint.on_cw_event(
     {
         "source": ["aws.states"],
@@ -131,7 +179,10 @@ def on_execution_status_change(event: Any) -> None:
         ctx.settings.state_machine_name
     ):
         return
-    found = execution_events.batch_error_for(raw)
+    api = ctx.api()
+    batch_id = execution_events.batch_id_of(raw)
+    batch = (api.get_batch(batch_id) if batch_id else None) or {}
+    found = execution_events.batch_error_for(raw, batch_ended=bool(batch.get("processingEnd")))
     if found:
         batch_id, message = found
-        batch_steps.record_batch_error(ctx.api(), batch_id, message)
+        batch_steps.record_batch_error(api, batch_id, message)

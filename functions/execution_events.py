@@ -11,20 +11,32 @@ import json
 from typing import Any
 
 BAD_ARCHIVE_ERROR = "BadArchive"
+STOPPED_ON_REQUEST = "BatchStopped"  # the error stopBatch stops an execution with
 ENDED_BADLY = ("FAILED", "TIMED_OUT", "ABORTED")
 
 
-def batch_error_for(event: dict[str, Any]) -> tuple[str, str] | None:
-    """(batch id, error text) to record for this status-change event, or None."""
+def batch_id_of(event: dict[str, Any]) -> str | None:
     detail = event.get("detail") or {}
-    status = detail.get("status")
-    if status not in ENDED_BADLY or detail.get("error") == BAD_ARCHIVE_ERROR:
-        return None
     try:
         batch_id = json.loads(detail.get("input") or "{}").get("batchId")
     except ValueError:
         batch_id = None
-    batch_id = batch_id or detail.get("name")
+    return batch_id or detail.get("name")
+
+
+def batch_error_for(event: dict[str, Any], batch_ended: bool = False) -> tuple[str, str] | None:
+    """(batch id, error text) to record for this status-change event, or None.
+
+    `batch_ended`: the batch already has processingEnd, as after stopBatch; its abort is the
+    requested end, not an error.
+    """
+    detail = event.get("detail") or {}
+    status = detail.get("status")
+    if status not in ENDED_BADLY or detail.get("error") in (BAD_ARCHIVE_ERROR, STOPPED_ON_REQUEST):
+        return None
+    if status == "ABORTED" and batch_ended:
+        return None
+    batch_id = batch_id_of(event)
     if not batch_id:
         return None
     what = detail.get("error") or status

@@ -27,6 +27,13 @@ class Settings:
     max_compression_ratio: int = 100
     max_batch_uncompressed_bytes: int = 200 * 1024**3
     maintenance_mode: bool = False
+    # Per-batch inference resources (names and numbers are a contract with the Animl API).
+    inference_visibility_timeout: int = 720
+    inference_max_receives: int = 5
+    inference_batch_size: int = 10
+    inference_idle_polls: int = 10  # consecutive idle polls before teardown (the old alarm)
+    inference_max_wait_seconds: int = 24 * 3600
+    sweep_max_age_seconds: int = 24 * 3600
 
     @property
     def ingestion_bucket(self) -> str:
@@ -71,8 +78,42 @@ class Settings:
     def state_machine_name(self) -> str:
         return f"{APP_NAME}-{self.stage}-{STATE_MACHINE_BASENAME}"
 
+    def inference_queue_name(self, batch_id: str) -> str:
+        return f"{APP_NAME}-{self.stage}-{batch_id}"
+
+    def inference_dlq_name(self, batch_id: str) -> str:
+        return f"{self.inference_queue_name(batch_id)}-dlq"
+
+    @property
+    def inference_queue_prefix(self) -> str:
+        return self.inference_queue_name("batch-")
+
+    def batch_id_of_queue(self, queue_name: str) -> str:
+        return queue_name.removeprefix(self.inference_queue_name("")).removesuffix("-dlq")
+
+    @property
+    def inference_function_name(self) -> str:
+        return f"animl-api-{self.stage}-batchinference"
+
     def state_machine_arn(self, account_id: str) -> str:
         return f"arn:aws:states:{self.region}:{account_id}:stateMachine:{self.state_machine_name}"
+
+    def to_environment(self) -> dict[str, str]:
+        """The environment variables `from_environment` reads back to these settings."""
+        return {
+            "STAGE": self.stage,
+            "AWS_REGION": self.region,
+            "MAX_IMAGE_BYTES": str(self.max_image_bytes),
+            "MAX_IMAGE_PIXELS": str(self.max_image_pixels),
+            "GROUP_MAX_ENTRIES": str(self.group_max_entries),
+            "GROUP_MAX_BYTES": str(self.group_max_bytes),
+            "MAX_COMPRESSION_RATIO": str(self.max_compression_ratio),
+            "MAX_BATCH_UNCOMPRESSED_BYTES": str(self.max_batch_uncompressed_bytes),
+            "MAINTENANCE_MODE": "true" if self.maintenance_mode else "false",
+            "INFERENCE_IDLE_POLLS": str(self.inference_idle_polls),
+            "INFERENCE_MAX_WAIT_SECONDS": str(self.inference_max_wait_seconds),
+            "SWEEP_MAX_AGE_SECONDS": str(self.sweep_max_age_seconds),
+        }
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -90,4 +131,10 @@ class Settings:
             max_batch_uncompressed_bytes=int(env.get("MAX_BATCH_UNCOMPRESSED_BYTES",
                                                      defaults.max_batch_uncompressed_bytes)),
             maintenance_mode=env.get("MAINTENANCE_MODE", "false").lower() == "true",
+            inference_idle_polls=int(env.get("INFERENCE_IDLE_POLLS",
+                                             defaults.inference_idle_polls)),
+            inference_max_wait_seconds=int(env.get("INFERENCE_MAX_WAIT_SECONDS",
+                                                   defaults.inference_max_wait_seconds)),
+            sweep_max_age_seconds=int(env.get("SWEEP_MAX_AGE_SECONDS",
+                                              defaults.sweep_max_age_seconds)),
         )

@@ -19,6 +19,7 @@ DEFAULT_TUNING: dict[str, Any] = {
     "RetryIntervalSeconds": 2,
     "RetryMaxAttempts": 4,
     "MapMaxConcurrency": 200,
+    "InferencePollSeconds": 60,
 }
 
 

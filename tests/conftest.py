@@ -12,9 +12,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from animl_local.engine import EmbeddedStage
+from animl_local.engine import ACCOUNT_ID, EmbeddedStage
 from animl_local.samples import sample_jpeg
-from animl_local.standin_api import StandinApi
+from animl_local.standin_api import InferenceAutomation, StandinApi
 from functions.graphql_client import AnimlApiClient
 from functions.ingest_image import Services
 from functions.settings import Settings
@@ -37,9 +37,14 @@ def _fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
 
 
+TEST_SETTINGS = Settings(stage="test", region=REGION, inference_idle_polls=2,
+                         inference_max_wait_seconds=30)
+
+
 @pytest.fixture
 def standin_api(tmp_path: Path) -> Iterator[StandinApi]:
-    with StandinApi(tmp_path / "api.sqlite3", API_KEY) as api:
+    automation = InferenceAutomation(TEST_SETTINGS.stage, REGION, ACCOUNT_ID)
+    with StandinApi(tmp_path / "api.sqlite3", API_KEY, automation=automation) as api:
         yield api
 
 
@@ -79,7 +84,7 @@ def services(s3: object, api_client: AnimlApiClient, settings: Settings) -> Serv
 
 @pytest.fixture
 def stage(standin_api: StandinApi) -> Iterator[EmbeddedStage]:
-    with EmbeddedStage(Settings(stage="test", region=REGION), standin_api.url, API_KEY) as st:
+    with EmbeddedStage(TEST_SETTINGS, standin_api.url, API_KEY) as st:
         yield st
 
 

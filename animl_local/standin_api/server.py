@@ -27,8 +27,9 @@ MAX_BODY_BYTES = 10 * 1024 * 1024
 class Resolvers:
     """Root values for graphql-core: one method per query or mutation field."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, automation: InferenceAutomation | None) -> None:
         self.store = store
+        self.automation = automation
 
     def batch(self, info: Any, _id: str) -> Any:
         return self.store.batch(_id)
@@ -51,7 +52,13 @@ class Resolvers:
         )
 
     def createImage(self, info: Any, input: dict[str, Any]) -> Any:  # noqa: N802
-        return {"imageAttempt": self.store.create_image(input["md"])}
+        attempt = self.store.create_image(input["md"])
+        if attempt.pop("saved") and attempt.get("batch") and self.automation:
+            self.automation.image_saved(self.store.image(attempt["_id"]))
+        return {"imageAttempt": attempt}
+
+    def createInternalLabels(self, info: Any, input: dict[str, Any]) -> Any:  # noqa: N802
+        return self.store.create_internal_labels(input["labels"])
 
     def updateBatch(self, info: Any, input: dict[str, Any]) -> Any:  # noqa: N802
         return {"batch": self.store.update_batch(input)}
@@ -85,6 +92,34 @@ def _error_json(error: GraphQLError) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class InferenceAutomation:
+    """The service's automation rule for batch images: one inference request per saved image,
+    sent to the batch's queue, whose URL the service computes from the queue's name."""
+
+    stage: str
+    region: str
+    account: str
+    ml_model_id: str = "megadetector_v5a"
+
+    def queue_url(self, batch_id: str) -> str:
+        return (f"https://sqs.{self.region}.amazonaws.com/{self.account}/"
+                f"animl-ingest-{self.stage}-{batch_id}")
+
+    def image_saved(self, image: dict[str, Any]) -> None:
+        import boto3
+
+        message = {"mlModelId": self.ml_model_id, "event": "image-added",
+                   "image": {k: image.get(k) for k in ("_id", "batchId", "bucket", "path")},
+                   "projectId": image["projectId"], "automationRuleId": "standin-rule"}
+        sqs = boto3.client("sqs", region_name=self.region)
+        try:
+            sqs.send_message(QueueUrl=self.queue_url(image["batchId"]),
+                             MessageBody=json.dumps(message))
+        except Exception as exc:  # noqa: BLE001 - the image is saved; the request is lost
+            logger.warning("inference request for %s not sent: %s", image["_id"], exc)
+
+
+@dataclass(frozen=True)
 class Fault:
     """Answer calls of `operation` (whose variables contain `body_contains`) with `status`."""
 
@@ -97,8 +132,9 @@ class StandinApi:
     """The stand-in API on 127.0.0.1; port 0 picks a free port."""
 
     def __init__(self, db_path: Path | str, api_key: str, port: int = 0,
-                 host: str = "127.0.0.1") -> None:
+                 host: str = "127.0.0.1", automation: InferenceAutomation | None = None) -> None:
         self.store = Store(db_path)
+        self.automation = automation
         self._api_key = api_key
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
@@ -140,7 +176,7 @@ class StandinApi:
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         api = self
-        resolvers = Resolvers(self.store)
+        resolvers = Resolvers(self.store, self.automation)
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802

@@ -25,6 +25,8 @@ CREATE TABLE IF NOT EXISTS images (_id TEXT PRIMARY KEY, batch TEXT, doc TEXT NO
 CREATE TABLE IF NOT EXISTS image_errors (_id TEXT PRIMARY KEY, batch TEXT, image TEXT, path TEXT,
                                          error TEXT, created TEXT);
 CREATE TABLE IF NOT EXISTS cameras (_id TEXT PRIMARY KEY, projectId TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS labels (imageId TEXT, mlModelId TEXT, labelId TEXT, conf REAL,
+                                   PRIMARY KEY (imageId, mlModelId, labelId));
 """
 
 
@@ -138,11 +140,11 @@ class Store:
         attempt = self._attempt(image_id, project_id, md)
         recorded = [self._image_error(image_id, md.get("batchId"), md.get("path"), e)
                     for e in errors]
-        return {**attempt, "errors": recorded}
+        return {**attempt, "errors": recorded, "saved": not errors}
 
     def image(self, image_id: str) -> dict[str, Any] | None:
         row = self._db.execute("SELECT doc FROM images WHERE _id = ?", (image_id,)).fetchone()
-        return json.loads(row[0]) if row else None
+        return self._with_labels(json.loads(row[0])) if row else None
 
     def images(self, batch_id: str | None) -> list[dict[str, Any]]:
         if batch_id is None:
@@ -150,7 +152,24 @@ class Store:
         else:
             rows = self._db.execute("SELECT doc FROM images WHERE batch = ? ORDER BY _id",
                                     (batch_id,)).fetchall()
-        return [json.loads(r[0]) for r in rows]
+        return [self._with_labels(json.loads(r[0])) for r in rows]
+
+    def create_internal_labels(self, labels: list[dict[str, Any]]) -> dict[str, bool]:
+        with self._lock:
+            for label in labels:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO labels VALUES (:imageId, :mlModelId, :labelId, :conf)",
+                    {"conf": None, **label},
+                )
+        return {"isOk": True}
+
+    def _with_labels(self, image: dict[str, Any]) -> dict[str, Any]:
+        rows = self._db.execute(
+            "SELECT mlModelId, labelId, conf FROM labels WHERE imageId = ? ORDER BY mlModelId",
+            (image["_id"],),
+        ).fetchall()
+        return {**image, "labels": [dict(zip(("mlModelId", "labelId", "conf"), r, strict=True))
+                                    for r in rows]}
 
     def image_errors(self, batch_id: str | None) -> list[dict[str, Any]]:
         query = "SELECT _id, batch, image, path, error, created FROM image_errors"

@@ -9,8 +9,11 @@ from animl_local.standin_api import Fault, StandinApi
 from functions.graphql_client import AnimlApiClient
 from tests.conftest import API_KEY, create_batch, jpeg_bytes, zip_bytes
 
-HAPPY_PATH = ["InspectArchive", "MarkUploadComplete", "HasImages", "MarkProcessingStart",
-              "IngestImages", "SummarizeOutcomes", "DeleteArchive", "MarkIngestionComplete"]
+POLL = ["AwaitInference", "CheckInferenceQueues", "InferenceFinished"]
+HAPPY_PATH = ["InspectArchive", "MarkUploadComplete", "HasImages", "ProvisionInference",
+              "MarkProcessingStart", "IngestImages", "SummarizeOutcomes", "DeleteArchive",
+              "MarkIngestionComplete", "StartAwaitingInference", *POLL, *POLL,
+              "TeardownInference", "MarkProcessingEnd"]  # two idle polls in the test stage
 
 
 def upload(stage: EmbeddedStage, tmp_path: Path, batch_id: str, data: bytes) -> dict:
@@ -23,6 +26,15 @@ def upload(stage: EmbeddedStage, tmp_path: Path, batch_id: str, data: bytes) -> 
 def states_entered(stage: EmbeddedStage, arn: str) -> list[str]:
     return [e["stateEnteredEventDetails"]["name"] for e in stage.history(arn)
             if e["type"].endswith("StateEntered")]
+
+
+def inference_resources(stage: EmbeddedStage) -> tuple[list[str], list[str]]:
+    """(queue URLs, mapping UUIDs) of every batch of the stage."""
+    queues = stage.client("sqs").list_queues(
+        QueueNamePrefix=stage.settings.inference_queue_prefix).get("QueueUrls", [])
+    mappings = stage.client("lambda").list_event_source_mappings(
+        FunctionName=stage.settings.inference_function_name)["EventSourceMappings"]
+    return queues, [m["UUID"] for m in mappings]
 
 
 def ingestion_objects(stage: EmbeddedStage) -> list[str]:
@@ -42,11 +54,15 @@ def test_a_small_batch_walks_every_state_and_is_recorded(
     assert states_entered(stage, result["executionArn"]) == HAPPY_PATH
     batch = api_client.get_batch(batch_id)
     assert batch["total"] == 3
-    assert batch["uploadComplete"] <= batch["processingStart"] <= batch["ingestionComplete"]
+    assert (batch["uploadComplete"] <= batch["processingStart"] <= batch["ingestionComplete"]
+            <= batch["processingEnd"])
     assert batch["errors"] == []
-    images = api_client.execute("query($b: String) { images(batchId: $b) { _id path } }",
-                                {"b": batch_id})["images"]
+    images = api_client.execute(
+        "query($b: String) { images(batchId: $b) { _id path labels { mlModelId } } }",
+        {"b": batch_id})["images"]
     assert sorted(i["path"] for i in images) == sorted(p for p in members if p.endswith(".JPG"))
+    assert all(i["labels"] for i in images)  # every saved image went through inference
+    assert inference_resources(stage) == ([], [])
     serving = stage.client("s3").list_objects_v2(Bucket=stage.settings.serving_bucket)
     assert len(serving["Contents"]) == 3 * 3  # original, medium, small each
     assert ingestion_objects(stage) == []  # the archive is deleted once all is stored

@@ -1,0 +1,38 @@
+"""A stand-in for the API's `batchinference` Lambda, behind each batch's queue mapping.
+
+It "runs" the model by recording a label on each image through the stand-in API, then reports
+no failures. A message whose body asks for it (`"fail": true`) is reported failed, so tests can
+send messages to the dead-letter queue the way a broken model would.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+
+from functions.graphql_client import client_for_stage
+from functions.settings import Settings
+
+CREATE_LABELS = """
+mutation Labels($input: CreateInternalLabelsInput!) { createInternalLabels(input: $input) { isOk } }
+"""
+
+
+def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    settings = Settings.from_environment()
+    api = client_for_stage(boto3.client("ssm", region_name=settings.region),
+                           boto3.client("secretsmanager", region_name=settings.region),
+                           settings.stage)
+    failures, labels = [], []
+    for record in event.get("Records", []):
+        request = json.loads(record["body"])
+        if request.get("fail"):
+            failures.append({"itemIdentifier": record["messageId"]})
+            continue
+        labels.append({"imageId": request["image"]["_id"], "mlModelId": request["mlModelId"],
+                       "labelId": "animal", "conf": 0.9})
+    if labels:
+        api.execute(CREATE_LABELS, {"input": {"labels": labels}})
+    return {"batchItemFailures": failures}

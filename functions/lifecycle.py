@@ -1,0 +1,61 @@
+"""Ending batches from outside their execution: an operator's stop, and the hourly sweep."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from functions import inference
+from functions.execution_events import STOPPED_ON_REQUEST
+from functions.graphql_client import AnimlApiClient
+from functions.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+STOP_CAUSE = "Stopped on request (stopBatch)"
+SWEEP_CAUSE = "Swept: inference resources older than the sweep age"
+
+
+def execution_arn(settings: Settings, account: str, batch_id: str) -> str:
+    return (f"arn:aws:states:{settings.region}:{account}:execution:"
+            f"{settings.state_machine_name}:{batch_id}")
+
+
+def execution_status(sfn: Any, arn: str) -> str | None:
+    try:
+        return sfn.describe_execution(executionArn=arn)["status"]
+    except sfn.exceptions.ExecutionDoesNotExist:
+        return None
+
+
+def stop_batch(sfn: Any, clients: inference.Clients, api: AnimlApiClient, settings: Settings,
+               account: str, batch_id: str, now: datetime) -> dict[str, Any]:
+    """Stop the batch's execution if it runs, release its resources, set processingEnd."""
+    arn = execution_arn(settings, account, batch_id)
+    # processingEnd first: the abort's status-change event then reads as the requested end.
+    api.update_batch(batch_id, processingEnd=now.isoformat())
+    stopped = execution_status(sfn, arn) == "RUNNING"
+    if stopped:
+        sfn.stop_execution(executionArn=arn, error=STOPPED_ON_REQUEST, cause=STOP_CAUSE)
+    released = inference.teardown_inference(clients, settings, batch_id)
+    return {"batch": batch_id, "executionStopped": stopped, "released": released}
+
+
+def sweep(sfn: Any, clients: inference.Clients, api: AnimlApiClient, settings: Settings,
+          account: str, now: datetime) -> list[str]:
+    """Release resources older than the sweep age whose batch has no running execution."""
+    too_old = now - timedelta(seconds=settings.sweep_max_age_seconds)
+    swept = []
+    for batch_id, created in sorted(inference.batches_with_resources(clients, settings).items()):
+        if created > too_old:
+            continue
+        if execution_status(sfn, execution_arn(settings, account, batch_id)) == "RUNNING":
+            continue
+        inference.teardown_inference(clients, settings, batch_id)
+        try:
+            api.update_batch(batch_id, processingEnd=now.isoformat())
+        except Exception as exc:  # noqa: BLE001 - the resources are released either way
+            logger.warning("swept %s but could not set processingEnd: %s", batch_id, exc)
+        swept.append(batch_id)
+    return swept

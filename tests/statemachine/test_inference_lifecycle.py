@@ -1,0 +1,152 @@
+"""Per-batch inference resources over the whole batch lifecycle, on the embedded engine."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import boto3
+import pytest
+
+from animl_local.engine import LOCAL_TUNING, EmbeddedStage
+from animl_local.standin_api import Fault, StandinApi
+from functions import inference
+from functions.graphql_client import AnimlApiClient
+from tests.conftest import API_KEY, TEST_SETTINGS, create_batch, jpeg_bytes, zip_bytes
+from tests.statemachine.test_ingest_batch_on_engine import (
+    inference_resources,
+    states_entered,
+    upload,
+)
+
+
+def clients(stage: EmbeddedStage) -> inference.Clients:
+    return inference.Clients(sqs=stage.client("sqs"), lambda_=stage.client("lambda"))
+
+
+def start(stage: EmbeddedStage, tmp_path: Path, batch_id: str) -> None:
+    archive = tmp_path / f"{batch_id}.zip"
+    archive.write_bytes(zip_bytes({"a.jpg": jpeg_bytes(tmp_path)}))
+    stage.upload_archive(batch_id, str(archive))
+
+
+def wait_for_state(stage: EmbeddedStage, batch_id: str, state: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while state not in states_entered(stage, stage.execution_arn(batch_id)):
+        assert time.monotonic() < deadline, f"{state} never entered"
+        time.sleep(0.05)
+
+
+def park_a_message_in_the_dlq(stage: EmbeddedStage, batch_id: str) -> None:
+    """A request the model failed on for good, as the API's DLQ would hold it."""
+    sqs = stage.client("sqs")
+    url = sqs.create_queue(QueueName=stage.settings.inference_dlq_name(batch_id))["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"image": {"_id": "p:h"}}))
+
+
+def test_provisioning_twice_creates_one_set_of_resources(stage: EmbeddedStage) -> None:
+    batch_id = "batch-11111111-2222-3333-4444-555555555555"
+    first = inference.provision_inference(clients(stage), stage.settings, batch_id)
+    second = inference.provision_inference(clients(stage), stage.settings, batch_id)
+    assert first == second
+    queues, mappings = inference_resources(stage)
+    assert sorted(q.rsplit("/", 1)[-1] for q in queues) == [
+        f"animl-ingest-test-{batch_id}", f"animl-ingest-test-{batch_id}-dlq"]
+    assert mappings == [first["mappingUuid"]]
+    attributes = stage.client("sqs").get_queue_attributes(
+        QueueUrl=first["queueUrl"], AttributeNames=["All"])["Attributes"]
+    assert attributes["VisibilityTimeout"] == "720"
+    assert json.loads(attributes["RedrivePolicy"])["maxReceiveCount"] in ("5", 5)
+    mapping = stage.client("lambda").get_event_source_mapping(UUID=first["mappingUuid"])
+    assert mapping["BatchSize"] == 10
+    assert mapping["FunctionArn"].endswith(":animl-api-test-batchinference")
+    assert inference.teardown_inference(clients(stage), stage.settings, batch_id) == {
+        "mappings": 1, "queues": 2}
+    assert inference.teardown_inference(clients(stage), stage.settings, batch_id) == {
+        "mappings": 0, "queues": 0}
+    assert inference_resources(stage) == ([], [])
+
+
+@pytest.fixture
+def impatient_stage(standin_api: StandinApi) -> Iterator[EmbeddedStage]:
+    """A stage that gives up on inference after three seconds, polling every second."""
+    settings = replace(TEST_SETTINGS, inference_max_wait_seconds=3)
+    tuning = {**LOCAL_TUNING, "InferencePollSeconds": 1}
+    with EmbeddedStage(settings, standin_api.url, API_KEY, tuning=tuning) as stage:
+        yield stage
+
+
+def test_a_dlq_message_holds_the_batch_until_the_maximum_wait(
+        impatient_stage: EmbeddedStage, api_client: AnimlApiClient, tmp_path: Path) -> None:
+    stage = impatient_stage
+    batch_id = create_batch(api_client, serial="CAM-1")
+    park_a_message_in_the_dlq(stage, batch_id)
+
+    start(stage, tmp_path, batch_id)
+    result = stage.wait_for_execution(batch_id, timeout_seconds=60)
+
+    assert result["status"] == "SUCCEEDED"
+    entered = states_entered(stage, result["executionArn"])
+    assert entered[-2:] == ["TeardownInference", "MarkProcessingEnd"]
+    assert entered.count("CheckInferenceQueues") >= 3
+    batch = api_client.get_batch(batch_id)
+    [error] = batch["errors"]
+    assert "did not finish within 3 s" in error["error"]
+    assert "1 in the dead-letter queue" in error["error"]
+    assert batch["processingEnd"] >= batch["ingestionComplete"]
+    assert inference_resources(stage) == ([], [])
+
+
+def test_stopping_a_batch_stops_it_and_releases_everything(
+        stage: EmbeddedStage, api_client: AnimlApiClient, tmp_path: Path) -> None:
+    from animl_local.cli import main
+
+    batch_id = create_batch(api_client, serial="CAM-1")
+    park_a_message_in_the_dlq(stage, batch_id)  # keeps it waiting for inference
+    start(stage, tmp_path, batch_id)
+    wait_for_state(stage, batch_id, "CheckInferenceQueues")
+
+    assert main(["stop", batch_id, "--stage", "test"]) == 0
+    result = stage.wait_for_execution(batch_id)
+
+    assert result["status"] == "ABORTED"
+    assert inference_resources(stage) == ([], [])
+    batch = api_client.get_batch(batch_id)
+    assert batch["processingEnd"]
+    assert batch["errors"] == []  # a requested stop is not an error
+
+
+def test_a_failed_batch_keeps_its_resources_until_the_sweep(
+        stage: EmbeddedStage, standin_api: StandinApi, api_client: AnimlApiClient,
+        tmp_path: Path) -> None:
+    batch_id = create_batch(api_client, serial="CAM-1")
+    standin_api.faults.append(Fault("updateBatch", 503, body_contains="processingStart"))
+    result = upload(stage, tmp_path, batch_id, zip_bytes({"a.jpg": jpeg_bytes(tmp_path)}))
+    assert result["status"] == "FAILED"
+    assert states_entered(stage, result["executionArn"])[-1] == "MarkProcessingStart"
+    assert len(inference_resources(stage)[0]) == 2  # kept for a redrive
+
+    standin_api.faults.clear()
+    # The hourly schedule leaves it: younger than the sweep age.
+    assert stage.run_schedule("sweep_inference_resources") == {"swept": []}
+
+    swept = sweep_now(stage)
+    assert swept == [batch_id]
+    assert inference_resources(stage) == ([], [])
+    assert api_client.get_batch(batch_id)["processingEnd"]
+
+
+def sweep_now(stage: EmbeddedStage) -> list[str]:
+    from datetime import UTC, datetime
+
+    from functions import lifecycle
+
+    settings = replace(stage.settings, sweep_max_age_seconds=0)
+    api = AnimlApiClient(
+        boto3.client("ssm", region_name=settings.region).get_parameter(
+            Name=settings.api_url_parameter)["Parameter"]["Value"], API_KEY)
+    return lifecycle.sweep(stage.client("stepfunctions"), clients(stage), api, settings,
+                           "123456789012", datetime.now(UTC))
