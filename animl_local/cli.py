@@ -10,7 +10,7 @@ import sys
 import tempfile
 import time
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,37 @@ def _parser() -> argparse.ArgumentParser:
     stop.add_argument("--stage", default="dev")
     stop.set_defaults(command=command_stop)
 
+    executions = commands.add_parser("executions", help="inspect the stage's batch executions")
+    what = executions.add_subparsers(required=True, metavar="WHAT")
+    listing = what.add_parser("list", help="executions, newest first")
+    listing.add_argument("--status", choices=["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT",
+                                              "ABORTED"])
+    describe = what.add_parser("describe", help="a batch: failed state, map runs, batch record")
+    describe.add_argument("batch_id")
+    describe.add_argument("--html", type=Path, help="also write an HTML execution report here")
+    history = what.add_parser("history", help="a batch's per-state timeline")
+    history.add_argument("batch_id")
+    for view, sub in (("list", listing), ("describe", describe), ("history", history)):
+        sub.add_argument("--stage", default="dev")
+        sub.set_defaults(command=command_executions, view=view)
+
+    redrive = commands.add_parser("redrive", help="re-drive a failed batch (never a duplicate)")
+    redrive.add_argument("batch_id")
+    redrive.add_argument("--stage", default="dev")
+    redrive.set_defaults(command=command_redrive)
+
+    reprocess = commands.add_parser("reprocess", help="ingest a batch's dead-lettered images again")
+    reprocess.add_argument("batch_id")
+    reprocess.add_argument("--reason", help="only images dead-lettered for this reason")
+    reprocess.add_argument("--stage", default="dev")
+    reprocess.set_defaults(command=command_reprocess)
+
+    parking = commands.add_parser("parking-lot", help="images parked during maintenance")
+    parking_what = parking.add_subparsers(required=True, metavar="WHAT")
+    replay = parking_what.add_parser("replay", help="move parked images back to be ingested")
+    replay.add_argument("--stage", default="dev")
+    replay.set_defaults(command=command_replay)
+
     sample = commands.add_parser("sample", help="write camera-trap-like sample images")
     sample.add_argument("folder", type=Path)
     sample.add_argument("--count", type=int, default=12)
@@ -102,6 +133,96 @@ def command_stop(args: argparse.Namespace) -> int:
           f"{'stopped' if payload['executionStopped'] else 'was not running'}, "
           f"{payload['released']['queues']} queue(s) and {payload['released']['mappings']} "
           "mapping(s) released")
+    return EXIT_OK
+
+
+@dataclass(frozen=True)
+class StageClients:
+    """The AWS side of a stage, for operator commands (AWS_ENDPOINT_URL points it elsewhere)."""
+
+    settings: Any
+    account: str
+    session: Any
+
+    @classmethod
+    def for_stage(cls, stage: str) -> StageClients:
+        import boto3
+
+        from functions.settings import Settings
+
+        session = boto3.session.Session()
+        region = session.region_name or Settings(stage=stage).region
+        settings = replace(Settings.from_environment({"STAGE": stage}), region=region)
+        account = session.client("sts", region_name=region).get_caller_identity()["Account"]
+        return cls(settings, account, session)
+
+    def client(self, name: str) -> Any:
+        return self.session.client(name, region_name=self.settings.region)
+
+    def api(self) -> Any:
+        from functions.graphql_client import client_for_stage
+
+        return client_for_stage(self.client("ssm"), self.client("secretsmanager"),
+                                self.settings.stage)
+
+
+def command_executions(args: argparse.Namespace) -> int:
+    from functions import operations
+
+    stage = StageClients.for_stage(args.stage)
+    sfn = stage.client("stepfunctions")
+    if args.view == "list":
+        rows = operations.list_executions(sfn, stage.settings.state_machine_arn(stage.account),
+                                          args.status)
+        for row in rows:
+            print(f"{row['name']}  {row['status']:<9}  {row['startDate']}")
+        return EXIT_OK
+    described = operations.describe_batch(sfn, stage.api(), stage.settings, stage.account,
+                                          args.batch_id)
+    if args.view == "history":
+        for row in described["timeline"]:
+            print(f"{row['state']:<24} {row['status']:<9} {row.get('seconds', ''):>8}  "
+                  f"{row.get('error') or ''}")
+        return EXIT_OK
+    print(operations.to_json({k: v for k, v in described.items() if k != "timeline"}))
+    if args.html:
+        from animl_local.html_report import write_html_report
+
+        write_html_report(args.html, described, images=[])
+    return EXIT_OK
+
+
+def command_redrive(args: argparse.Namespace) -> int:
+    from functions import operations
+
+    stage = StageClients.for_stage(args.stage)
+    try:
+        result = operations.redrive(stage.client("stepfunctions"), stage.settings,
+                                    stage.account, args.batch_id)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    print(f"batch {args.batch_id}: {result['mode']} {result['executionArn']}")
+    return EXIT_OK
+
+
+def command_reprocess(args: argparse.Namespace) -> int:
+    from functions import operations
+    from functions.ingest_image import Services
+
+    stage = StageClients.for_stage(args.stage)
+    services = Services(s3=stage.client("s3"), api=stage.api(), settings=stage.settings)
+    counts = operations.reprocess(services, args.batch_id, args.reason)
+    print(f"batch {args.batch_id}: {counts['reprocessed']} reprocessed, {counts['ingested']} "
+          f"ingested, {counts['stillDeadLettered']} still dead-lettered")
+    return EXIT_OK
+
+
+def command_replay(args: argparse.Namespace) -> int:
+    from functions import operations
+
+    stage = StageClients.for_stage(args.stage)
+    moved = operations.replay_parking_lot(stage.client("s3"), stage.settings)
+    print(f"{moved} parked image(s) moved back to {stage.settings.ingestion_bucket}")
     return EXIT_OK
 
 
@@ -153,7 +274,9 @@ def run_batch(archive: Path, original_name: str, out: Path | None, serial: str |
     """Create the batch as the web app would, upload it, and wait for the state machine."""
     from animl_local import report
     from animl_local.engine import ACCOUNT_ID, EmbeddedStage
+    from animl_local.html_report import write_html_report
     from animl_local.standin_api import InferenceAutomation, StandinApi
+    from functions import operations
     from functions.graphql_client import AnimlApiClient
 
     api_key = secrets.token_urlsafe(24)
@@ -180,8 +303,11 @@ def run_batch(archive: Path, original_name: str, out: Path | None, serial: str |
                 stage.workflow_functions(), stage.map_runs(arn),
             )
             report.mirror_objects(s3, settings, images, out)
+            described = operations.describe_batch(stage.client("stepfunctions"), client,
+                                                  settings, ACCOUNT_ID, batch_id)
         batch = client.get_batch(batch_id)
         report.write_report(out, batch, execution, images, complete)
+        write_html_report(out / "report.html", described, images)
     shutil.copy(db_path, out / "animl-api.sqlite3")
     counts: dict[str, int] = {}
     for row in images:

@@ -162,11 +162,12 @@ class EmbeddedStage:
                                       f"{batch_id}.zip")
 
     def wait_for_execution(self, batch_id: str, on_progress: Callable[[int], None] | None = None,
-                           poll_seconds: float = 0.25, timeout_seconds: float = 3600
-                           ) -> dict[str, Any]:
-        """Block until the batch's execution ends; send the status-change event if it failed."""
+                           poll_seconds: float = 0.25, timeout_seconds: float = 3600,
+                           execution_name: str | None = None) -> dict[str, Any]:
+        """Block until the batch's execution (or the named re-drive of it) ends; send the
+        status-change event if it ended badly."""
         sfn = self.client("stepfunctions")
-        arn = self.execution_arn(batch_id)
+        arn = self.execution_arn(execution_name or batch_id)
         deadline = time.monotonic() + timeout_seconds
         while True:
             description = sfn.describe_execution(executionArn=arn)

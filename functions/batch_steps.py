@@ -60,21 +60,33 @@ def inspect_batch_archive(s3: Any, settings: Settings, batch_id: str, bucket: st
 
 def ingest_group(services: Services, batch_id: str, bucket: str, key: str, group: int,
                  entries: list[dict[str, Any]]) -> dict[str, Any]:
-    """Ingest one Map item's entries; write their outcomes to S3 and return the counts."""
+    """Ingest one Map item's entries; write their outcomes to S3 and return the counts.
+
+    A group whose outcomes are already stored (a re-driven batch) is not worked again.
+    """
+    outcomes_key = storage.outcomes_key(batch_id, group)
+    stored = _stored_outcomes(services, outcomes_key, len(entries))
+    if stored is not None:
+        return {"group": group, "images": len(stored), "reused": True,
+                **Counter(row["outcome"] for row in stored)}
     archive = S3RangeReader(services.s3, bucket, key)
     group_entries = [ZipEntry.from_item(item) for item in entries]
     # Neighbouring entries come in one ranged GET (bounded: a group is at most this many bytes).
     reader = prefetch_group(archive, group_entries, 2 * services.settings.group_max_bytes)
     outcomes = [_ingest_entry(services, reader, batch_id, bucket, key, entry)
                 for entry in group_entries]
-    storage.put_json(
-        services.s3,
-        services.settings.batch_work_bucket,
-        storage.outcomes_key(batch_id, group),
-        [o.to_dict() for o in outcomes],
-    )
+    storage.put_json(services.s3, services.settings.batch_work_bucket, outcomes_key,
+                     [o.to_dict() for o in outcomes])
     counts = Counter(o.outcome for o in outcomes)
     return {"group": group, "images": len(outcomes), **counts}
+
+
+def _stored_outcomes(services: Services, key: str, expected: int) -> list[dict[str, Any]] | None:
+    try:
+        rows = storage.get_json(services.s3, services.settings.batch_work_bucket, key)
+    except services.s3.exceptions.NoSuchKey:
+        return None
+    return rows if len(rows) == expected else None
 
 
 def _ingest_entry(services: Services, reader: S3RangeReader | PrefetchedSpan, batch_id: str,
@@ -134,9 +146,18 @@ def summarize_batch(s3: Any, settings: Settings, batch_id: str) -> dict[str, Any
             "report": {"Bucket": work, "Key": storage.report_key(batch_id)}}
 
 
+TIMESTAMP_FIELDS = ("uploadComplete", "processingStart", "ingestionComplete", "processingEnd")
+
+
 def mark_batch(api: AnimlApiClient, batch_id: str, **fields: Any) -> dict[str, Any]:
-    """Copy status fields onto the batch record (updateBatch), returning the record."""
-    return api.update_batch(batch_id, **fields)
+    """Copy status fields onto the batch record; a timestamp already set is kept, so a retried
+    or re-driven step converges on the first run's times."""
+    batch = api.get_batch(batch_id) or {}
+    wanted = {name: value for name, value in fields.items()
+              if name not in TIMESTAMP_FIELDS or not batch.get(name)}
+    if not wanted:
+        return batch
+    return api.update_batch(batch_id, **wanted)
 
 
 def mark_upload_complete(api: AnimlApiClient, batch_id: str, total: int, at: str
