@@ -165,8 +165,9 @@ def replay_parking_lot(s3: Any, settings: Settings) -> int:
     paginator = s3.get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=settings.parking_lot_bucket):
         for obj in page.get("Contents", []):
-            s3.copy_object(Bucket=settings.ingestion_bucket, Key=obj["Key"],
-                           CopySource={"Bucket": settings.parking_lot_bucket, "Key": obj["Key"]})
+            # Get and put (single images are small): the put is what notifies the entry Lambda.
+            body = s3.get_object(Bucket=settings.parking_lot_bucket, Key=obj["Key"])["Body"]
+            s3.put_object(Bucket=settings.ingestion_bucket, Key=obj["Key"], Body=body.read())
             s3.delete_object(Bucket=settings.parking_lot_bucket, Key=obj["Key"])
             moved += 1
     return moved
