@@ -106,6 +106,14 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--stage", default="dev")
     replay.set_defaults(command=command_replay)
 
+    deploy = commands.add_parser("deploy", help="deploy or update a stage on AWS")
+    deploy.add_argument("--stage", required=True)
+    deploy.set_defaults(command=command_deploy)
+    teardown = commands.add_parser("teardown", help="remove a stage from AWS (dev stages)")
+    teardown.add_argument("--stage", required=True)
+    teardown.add_argument("--yes", action="store_true", help="required for a stage named prod")
+    teardown.set_defaults(command=command_teardown)
+
     sample = commands.add_parser("sample", help="write camera-trap-like sample images")
     sample.add_argument("folder", type=Path)
     sample.add_argument("--count", type=int, default=12)
@@ -223,6 +231,44 @@ def command_replay(args: argparse.Namespace) -> int:
     stage = StageClients.for_stage(args.stage)
     moved = operations.replay_parking_lot(stage.client("s3"), stage.settings)
     print(f"{moved} parked image(s) moved back to {stage.settings.ingestion_bucket}")
+    return EXIT_OK
+
+
+def _deploy_stage(stage_name: str) -> Any:
+    import boto3
+
+    from animl_local.deploy import Stage
+    from functions.settings import Settings
+
+    session = boto3.session.Session()
+    region = session.region_name or Settings(stage=stage_name).region
+    return Stage(settings=Settings(stage=stage_name, region=region), session=session)
+
+
+def command_deploy(args: argparse.Namespace) -> int:
+    from animl_local.deploy import DeployError, deploy
+
+    try:
+        result = deploy(_deploy_stage(args.stage))
+    except DeployError as exc:
+        raise UserError(str(exc)) from None
+    print(f"stage {result['stage']} deployed: {len(result['functions'])} functions, "
+          f"state machine {result['stateMachineArn']}"
+          + (f", created {', '.join(result['bucketsCreated'])}" if result["bucketsCreated"]
+             else ""))
+    return EXIT_OK
+
+
+def command_teardown(args: argparse.Namespace) -> int:
+    from animl_local.deploy import DeployError, teardown
+
+    if args.stage == "prod" and not args.yes:
+        raise UserError("refusing to tear down prod without --yes")
+    try:
+        teardown(_deploy_stage(args.stage))
+    except DeployError as exc:
+        raise UserError(str(exc)) from None
+    print(f"stage {args.stage} removed")
     return EXIT_OK
 
 

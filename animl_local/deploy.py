@@ -1,0 +1,231 @@
+"""`animl-ingest deploy --stage S`: the whole stage from one command, and its teardown.
+
+Chalice deploys the Lambdas, the S3 notification and the EventBridge rules; this module adds what
+Chalice knows nothing of: the stage's buckets and parameters (created when missing), and the
+IngestBatch state machine with its role, its `${...}` placeholders filled from the ARNs Chalice
+recorded in `.chalice/deployed/<stage>.json`. Running it again updates in place. The API URL and
+key belong to the API: they are read and checked, never created.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from functions.settings import APP_NAME, Settings
+from functions.state_machine import render_definition
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+class DeployError(Exception):
+    """A prerequisite is missing or a step failed; the message says which."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    settings: Settings
+    session: Any  # boto3 Session (AWS_ENDPOINT_URL is honoured by its clients)
+    project_dir: Path = PROJECT_DIR
+
+    def client(self, name: str) -> Any:
+        return self.session.client(name, region_name=self.settings.region)
+
+    @property
+    def account(self) -> str:
+        return self.client("sts").get_caller_identity()["Account"]
+
+    @property
+    def role_name(self) -> str:
+        return f"{APP_NAME}-{self.settings.stage}-states"
+
+    @property
+    def bucket_parameters(self) -> dict[str, str]:
+        s, stage = self.settings, self.settings.stage
+        return {f"/images/serving-bucket-{stage}": s.serving_bucket,
+                f"/images/dead-letter-bucket-{stage}": s.dead_letter_bucket,
+                f"/images/parkinglot-bucket-{stage}": s.parking_lot_bucket,
+                f"/images/ingestion-bucket-{stage}": s.ingestion_bucket}
+
+
+def deploy(stage: Stage, run_chalice: bool = True, tuning: dict[str, Any] | None = None
+           ) -> dict[str, Any]:
+    """Create or update everything of the stage; `tuning` overrides the ASL's timing values."""
+    check_api_prerequisites(stage)
+    created_buckets = ensure_buckets(stage)
+    ensure_parameters(stage)
+    if run_chalice:
+        chalice(stage, "deploy")
+    arns = deployed_function_arns(stage)
+    role_arn = ensure_state_machine_role(stage, arns)
+    machine_arn = ensure_state_machine(stage, arns, role_arn, tuning)
+    return {"stage": stage.settings.stage, "bucketsCreated": created_buckets,
+            "functions": sorted(arns), "stateMachineArn": machine_arn}
+
+
+def teardown(stage: Stage, run_chalice: bool = True) -> None:
+    """Remove a stage: state machine, its role, the Chalice app, buckets and our parameters."""
+    sfn = stage.client("stepfunctions")
+    machine = _state_machine_arn(stage)
+    if machine:
+        sfn.delete_state_machine(stateMachineArn=machine)
+    _delete_role(stage)
+    if run_chalice:
+        chalice(stage, "delete")
+    for bucket in stage.settings.buckets:
+        _delete_bucket(stage, bucket)
+    ssm = stage.client("ssm")
+    for name in stage.bucket_parameters:
+        try:
+            ssm.delete_parameter(Name=name)
+        except ssm.exceptions.ParameterNotFound:
+            pass
+
+
+def check_api_prerequisites(stage: Stage) -> None:
+    ssm, secrets = stage.client("ssm"), stage.client("secretsmanager")
+    missing = []
+    try:
+        ssm.get_parameter(Name=stage.settings.api_url_parameter)
+    except ssm.exceptions.ParameterNotFound:
+        missing.append(f"SSM parameter {stage.settings.api_url_parameter}")
+    try:
+        secret = secrets.get_secret_value(SecretId=stage.settings.api_key_secret)
+        if "apikey" not in json.loads(secret.get("SecretString") or "{}"):
+            missing.append(f"field 'apikey' in secret {stage.settings.api_key_secret}")
+    except secrets.exceptions.ResourceNotFoundException:
+        missing.append(f"secret {stage.settings.api_key_secret}")
+    if missing:
+        raise DeployError("the Animl API's settings are missing (deploy animl-api first): "
+                          + ", ".join(missing))
+
+
+def ensure_buckets(stage: Stage) -> list[str]:
+    s3 = stage.client("s3")
+    created = []
+    for bucket in stage.settings.buckets:
+        try:
+            s3.head_bucket(Bucket=bucket)
+            continue
+        except s3.exceptions.ClientError:
+            pass
+        kwargs: dict[str, Any] = {"Bucket": bucket}
+        if stage.settings.region != "us-east-1":
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": stage.settings.region}
+        s3.create_bucket(**kwargs)
+        s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True, "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+        created.append(bucket)
+    return created
+
+
+def ensure_parameters(stage: Stage) -> None:
+    ssm = stage.client("ssm")
+    for name, value in stage.bucket_parameters.items():
+        ssm.put_parameter(Name=name, Value=value, Type="String", Overwrite=True)
+
+
+def chalice(stage: Stage, command: str) -> None:
+    """`chalice deploy|delete --stage S` in the project, with this process's AWS settings."""
+    env = {**os.environ, "AWS_DEFAULT_REGION": stage.settings.region}
+    executable = Path(sys.executable).with_name("chalice")
+    done = subprocess.run([str(executable), command, "--stage", stage.settings.stage],
+                          cwd=stage.project_dir, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        raise DeployError(f"chalice {command} failed: {' | '.join(tail)}")
+
+
+def deployed_function_arns(stage: Stage) -> dict[str, str]:
+    path = stage.project_dir / ".chalice" / "deployed" / f"{stage.settings.stage}.json"
+    if not path.exists():
+        raise DeployError(f"no Chalice deployment recorded for stage {stage.settings.stage}")
+    resources = json.loads(path.read_text())["resources"]
+    return {r["name"]: r["lambda_arn"] for r in resources
+            if r["resource_type"] == "lambda_function"}
+
+
+def state_machine_policy(stage: Stage, function_arns: dict[str, str]) -> dict[str, Any]:
+    """What IngestBatch itself may do: call its Lambdas, read manifests, delete the archive,
+    and run its Distributed Map's child executions."""
+    s = stage.settings
+    machine = s.state_machine_arn(stage.account)
+    execution = machine.replace(":stateMachine:", ":execution:")
+    return {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "lambda:InvokeFunction",
+         "Resource": sorted(function_arns.values())},
+        {"Effect": "Allow", "Action": "s3:GetObject",
+         "Resource": f"arn:aws:s3:::{s.batch_work_bucket}/batches/*"},
+        {"Effect": "Allow", "Action": "s3:DeleteObject",
+         "Resource": f"arn:aws:s3:::{s.ingestion_bucket}/*"},
+        {"Effect": "Allow", "Action": ["states:StartExecution"], "Resource": machine},
+        {"Effect": "Allow", "Action": ["states:DescribeExecution", "states:StopExecution"],
+         "Resource": f"{execution}:*"},
+    ]}
+
+
+def ensure_state_machine_role(stage: Stage, function_arns: dict[str, str]) -> str:
+    iam = stage.client("iam")
+    trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "sts:AssumeRole",
+        "Principal": {"Service": "states.amazonaws.com"}}]}
+    try:
+        arn = iam.get_role(RoleName=stage.role_name)["Role"]["Arn"]
+        iam.update_assume_role_policy(RoleName=stage.role_name, PolicyDocument=json.dumps(trust))
+    except iam.exceptions.NoSuchEntityException:
+        arn = iam.create_role(RoleName=stage.role_name,
+                              AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    iam.put_role_policy(RoleName=stage.role_name, PolicyName="ingest-batch",
+                        PolicyDocument=json.dumps(state_machine_policy(stage, function_arns)))
+    return arn
+
+
+def ensure_state_machine(stage: Stage, function_arns: dict[str, str], role_arn: str,
+                         tuning: dict[str, Any] | None = None) -> str:
+    sfn = stage.client("stepfunctions")
+    definition = render_definition(function_arns, tuning)
+    existing = _state_machine_arn(stage)
+    if existing:
+        sfn.update_state_machine(stateMachineArn=existing, definition=definition,
+                                 roleArn=role_arn)
+        return existing
+    return sfn.create_state_machine(name=stage.settings.state_machine_name,
+                                    definition=definition, roleArn=role_arn,
+                                    type="STANDARD")["stateMachineArn"]
+
+
+def _state_machine_arn(stage: Stage) -> str | None:
+    paginator = stage.client("stepfunctions").get_paginator("list_state_machines")
+    for page in paginator.paginate():
+        for machine in page["stateMachines"]:
+            if machine["name"] == stage.settings.state_machine_name:
+                return machine["stateMachineArn"]
+    return None
+
+
+def _delete_role(stage: Stage) -> None:
+    iam = stage.client("iam")
+    try:
+        for name in iam.list_role_policies(RoleName=stage.role_name)["PolicyNames"]:
+            iam.delete_role_policy(RoleName=stage.role_name, PolicyName=name)
+        iam.delete_role(RoleName=stage.role_name)
+    except iam.exceptions.NoSuchEntityException:
+        pass
+
+
+def _delete_bucket(stage: Stage, bucket: str) -> None:
+    s3 = stage.client("s3")
+    try:
+        paginator = s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket):
+            for obj in page.get("Contents", []):
+                s3.delete_object(Bucket=bucket, Key=obj["Key"])
+        s3.delete_bucket(Bucket=bucket)
+    except s3.exceptions.NoSuchBucket:
+        pass
