@@ -14,8 +14,8 @@ import pytest
 
 from tests.conftest import REPO
 
-PROJECT_FILES = ["app.py", "requirements.txt", ".chalice/config.json", ".chalice/policy-dev.json"]
-PROJECT_DIRS = ["chalice_app", "functions", "vendor"]
+PROJECT_FILES = ["app.py", "requirements.txt"]
+PROJECT_DIRS = ["chalice_app", "functions", "vendor", ".chalice"]
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
         shutil.copy(REPO / name, project / name)
     for name in PROJECT_DIRS:
         shutil.copytree(REPO / name, project / name, symlinks=True,
-                        ignore=shutil.ignore_patterns("__pycache__"))
+                        ignore=shutil.ignore_patterns("__pycache__", "deployed", "deployments"))
     out = tmp_path_factory.mktemp("package")
     chalice = Path(sys.executable).with_name("chalice")
     env = {**os.environ, "AWS_DEFAULT_REGION": "us-west-2"}

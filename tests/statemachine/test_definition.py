@@ -57,3 +57,20 @@ def test_transitions_point_at_existing_states_and_only_bad_archives_are_caught()
             assert catch["ErrorEquals"] == ["BadArchive"], name
     assert definition["States"]["IngestImages"]["ItemProcessor"]["ProcessorConfig"] == {
         "Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+
+
+def test_the_rendered_definition_parses_as_amazon_states_language() -> None:
+    # moto's interpreter carries LocalStack's ANTLR grammar of ASL: a syntax check for every
+    # field (types, enums, JSONPaths); transitions are checked above.
+    from moto.stepfunctions.parser.asl.parse.asl_parser import (
+        AmazonStateLanguageParser,
+        ASLParserException,
+    )
+
+    arns = {f.name: f"arn:aws:lambda:us-west-2:1:function:{f.name}"
+            for f in app.pure_lambda_functions}
+    AmazonStateLanguageParser.parse(render_definition(arns))
+    broken = json.loads(render_definition(arns))
+    broken["States"]["AwaitInference"]["Seconds"] = "soon"
+    with pytest.raises(ASLParserException):
+        AmazonStateLanguageParser.parse(json.dumps(broken))
