@@ -25,7 +25,7 @@ from moto import mock_aws
 
 from animl_local.lambda_adapter import InvocationLog, handlers_serve_invocations
 from animl_local.report import WorkflowFunctions
-from functions import storage
+from functions import operations, storage
 from functions.execution_events import ENDED_BADLY
 from functions.settings import APP_NAME, Settings
 from functions.state_machine import (
@@ -215,9 +215,7 @@ class EmbeddedStage:
                                      Payload=json.dumps(event).encode())
 
     def map_runs(self, execution_arn: str) -> list[dict[str, Any]]:
-        sfn = self.client("stepfunctions")
-        runs = sfn.list_map_runs(executionArn=execution_arn)["mapRuns"]
-        return [sfn.describe_map_run(mapRunArn=run["mapRunArn"]) for run in runs]
+        return operations.map_runs(self.client("stepfunctions"), execution_arn)
 
     def workflow_functions(self) -> WorkflowFunctions:
         """Deployed names of the functions the state machine calls, parent and children."""
@@ -234,15 +232,7 @@ class EmbeddedStage:
         return f"{APP_NAME}-{self.settings.stage}-{name}"
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
-        sfn = self.client("stepfunctions")
-        events: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
-        while True:
-            page = sfn.get_execution_history(**kwargs)
-            events.extend(page["events"])
-            if not page.get("nextToken"):
-                return events
-            kwargs["nextToken"] = page["nextToken"]
+        return operations.execution_history(self.client("stepfunctions"), execution_arn)
 
 
 def status_change_event(description: dict[str, Any], region: str) -> dict[str, Any]:

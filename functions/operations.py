@@ -29,27 +29,22 @@ def batch_executions(sfn: Any, state_machine_arn: str, batch_id: str) -> list[di
 def list_executions(sfn: Any, state_machine_arn: str, status: str | None = None
                     ) -> list[dict[str, Any]]:
     """Newest first, as the console lists them."""
-    kwargs: dict[str, Any] = {"stateMachineArn": state_machine_arn, "maxResults": 1000}
+    kwargs: dict[str, Any] = {"stateMachineArn": state_machine_arn}
     if status:
         kwargs["statusFilter"] = status
-    executions: list[dict[str, Any]] = []
-    while True:
-        page = sfn.list_executions(**kwargs)
-        executions.extend(page["executions"])
-        if not page.get("nextToken"):
-            return executions
-        kwargs["nextToken"] = page["nextToken"]
+    pages = sfn.get_paginator("list_executions").paginate(**kwargs)
+    return [execution for page in pages for execution in page["executions"]]
 
 
 def execution_history(sfn: Any, arn: str) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"executionArn": arn, "maxResults": 1000}
-    while True:
-        page = sfn.get_execution_history(**kwargs)
-        events.extend(page["events"])
-        if not page.get("nextToken"):
-            return events
-        kwargs["nextToken"] = page["nextToken"]
+    pages = sfn.get_paginator("get_execution_history").paginate(executionArn=arn)
+    return [event for page in pages for event in page["events"]]
+
+
+def map_runs(sfn: Any, arn: str) -> list[dict[str, Any]]:
+    """Every Distributed Map run of the execution, described."""
+    return [sfn.describe_map_run(mapRunArn=run["mapRunArn"])
+            for run in sfn.list_map_runs(executionArn=arn)["mapRuns"]]
 
 
 def timeline(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -88,8 +83,6 @@ def describe_batch(sfn: Any, api: Any, settings: Settings, account: str, batch_i
     history = execution_history(sfn, arn)
     rows = timeline(history)
     failed = next((r for r in rows if r["status"] not in ("SUCCEEDED", "RUNNING")), None)
-    map_runs = [sfn.describe_map_run(mapRunArn=run["mapRunArn"])
-                for run in sfn.list_map_runs(executionArn=arn)["mapRuns"]]
     return {
         "execution": {k: description.get(k) for k in (
             "executionArn", "name", "status", "startDate", "stopDate", "error", "cause")},
@@ -98,7 +91,7 @@ def describe_batch(sfn: Any, api: Any, settings: Settings, account: str, batch_i
         "timeline": rows,
         "mapRuns": [{"mapRunArn": m["mapRunArn"], "status": m["status"],
                      "items": m["itemCounts"], "executions": m["executionCounts"]}
-                    for m in map_runs],
+                    for m in map_runs(sfn, arn)],
         "batch": api.get_batch(batch_id),
     }
 
