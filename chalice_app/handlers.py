@@ -42,7 +42,7 @@ class Context:
 
     def api(self) -> AnimlApiClient:
         return client_for_stage(self.client("ssm"), self.client("secretsmanager"),
-                                self.settings.stage)
+                                self.settings.stage, self.settings.api_timeout_seconds)
 
     def services(self) -> Services:
         return Services(s3=self.client("s3"), api=self.api(), settings=self.settings)

@@ -27,6 +27,7 @@ class Settings:
     max_compression_ratio: int = 100
     max_batch_uncompressed_bytes: int = 200 * 1024**3
     maintenance_mode: bool = False
+    api_timeout_seconds: float = 30.0
     # Per-batch inference resources (names and numbers are a contract with the Animl API).
     inference_visibility_timeout: int = 720
     inference_max_receives: int = 5
@@ -110,6 +111,7 @@ class Settings:
             "MAX_COMPRESSION_RATIO": str(self.max_compression_ratio),
             "MAX_BATCH_UNCOMPRESSED_BYTES": str(self.max_batch_uncompressed_bytes),
             "MAINTENANCE_MODE": "true" if self.maintenance_mode else "false",
+            "API_TIMEOUT_SECONDS": str(self.api_timeout_seconds),
             "INFERENCE_IDLE_POLLS": str(self.inference_idle_polls),
             "INFERENCE_MAX_WAIT_SECONDS": str(self.inference_max_wait_seconds),
             "SWEEP_MAX_AGE_SECONDS": str(self.sweep_max_age_seconds),
@@ -131,6 +133,8 @@ class Settings:
             max_batch_uncompressed_bytes=int(env.get("MAX_BATCH_UNCOMPRESSED_BYTES",
                                                      defaults.max_batch_uncompressed_bytes)),
             maintenance_mode=env.get("MAINTENANCE_MODE", "false").lower() == "true",
+            api_timeout_seconds=float(env.get("API_TIMEOUT_SECONDS",
+                                              defaults.api_timeout_seconds)),
             inference_idle_polls=int(env.get("INFERENCE_IDLE_POLLS",
                                              defaults.inference_idle_polls)),
             inference_max_wait_seconds=int(env.get("INFERENCE_MAX_WAIT_SECONDS",

@@ -38,7 +38,7 @@ def _fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 TEST_SETTINGS = Settings(stage="test", region=REGION, inference_idle_polls=2,
-                         inference_max_wait_seconds=30)
+                         inference_max_wait_seconds=30, api_timeout_seconds=2)
 
 
 @pytest.fixture

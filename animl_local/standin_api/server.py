@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -126,6 +127,7 @@ class Fault:
     operation: str
     status: int = 503
     body_contains: str | None = None
+    delay_seconds: float = 0.0  # answer this late (past the client's timeout: a timeout)
 
 
 class StandinApi:
@@ -164,14 +166,14 @@ class StandinApi:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def fault_for(self, body: dict[str, Any]) -> int | None:
-        """The injected HTTP status for a request that matches a fault, if any."""
+    def fault_for(self, body: dict[str, Any]) -> Fault | None:
+        """The first fault a request matches, if any."""
         query = str(body.get("query") or "")
         for fault in list(self.faults):
             calls = re.search(rf"\b{re.escape(fault.operation)}\s*\(", query)
             if calls and (fault.body_contains is None
                           or fault.body_contains in json.dumps(body.get("variables"))):
-                return fault.status
+                return fault
         return None
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -195,7 +197,9 @@ class StandinApi:
                     return
                 fault = api.fault_for(body)
                 if fault:
-                    self._reply(fault, {"errors": [{"message": "Service unavailable (injected)"}]})
+                    time.sleep(fault.delay_seconds)
+                    self._reply(fault.status,
+                                {"errors": [{"message": "Service unavailable (injected)"}]})
                     return
                 self._reply(200, execute(resolvers, body))
 

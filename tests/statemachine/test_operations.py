@@ -30,13 +30,16 @@ def test_after_an_api_outage_a_redrive_ingests_every_image_exactly_once(
     members = {f"cam/IMG_{i:03d}.JPG": jpeg_bytes(tmp_path, seed=i, size=(320, 240))
                for i in range(group + 10)}
     batch_id = create_batch(api_client, serial="CAM-1")
-    # The API answers 503 for a stretch: here, for every image of the second group.
-    for name in list(members)[group:]:
-        standin_api.faults.append(Fault("createImage", 503, body_contains=name))
+    # The API fails for a stretch: it answers the first group's last image too late for the
+    # client (past the test stage's 2 s timeout), and every image after it with a 503.
+    names = list(members)
+    standin_api.faults.append(Fault("createImage", 503, body_contains=names[group - 1],
+                                    delay_seconds=3.0))
+    standin_api.faults += [Fault("createImage", 503, body_contains=n) for n in names[group:]]
 
     failed = upload(stage, tmp_path, batch_id, zip_bytes(members))
     assert failed["status"] == "FAILED"
-    assert len(batch_images(api_client, batch_id)) == group  # the first group got through
+    assert len(batch_images(api_client, batch_id)) == group - 1  # before the stretch
 
     standin_api.faults.clear()  # the API recovers
     assert main(["redrive", batch_id, "--stage", "test"]) == 0
