@@ -195,8 +195,10 @@ def command_executions(args: argparse.Namespace) -> int:
     print(operations.to_json({k: v for k, v in described.items() if k != "timeline"}))
     if args.html:
         from animl_local.html_report import write_html_report
+        from animl_local.report import batch_images
 
-        write_html_report(args.html, described, images=[])
+        images, _ = batch_images(stage.client("s3"), stage.settings, args.batch_id)
+        write_html_report(args.html, described, images)
     return EXIT_OK
 
 

@@ -180,6 +180,8 @@ class EmbeddedStage:
             if on_progress:
                 on_progress(self.images_done(batch_id))
             time.sleep(poll_seconds)
+        if on_progress:
+            on_progress(self.images_done(batch_id))  # the final count
         if description["status"] in ENDED_BADLY:
             self._send_status_change(description)
         return description

@@ -191,3 +191,28 @@ def test_the_report_splits_work_between_parent_and_children(tmp_path: Path) -> N
     assert execution["lambdaInvocations"] == 10 + 2 + execution["entry"]["lambdaInvocations"]
     assert execution["stateTransitions"] == 18 + 2
     assert read_report(out)["batch"]["processingEnd"]
+
+
+def test_progress_shows_on_a_terminal(tmp_path: Path) -> None:
+    import os
+    import pty
+
+    write_sample_folder(tmp_path / "cards", count=3)
+    primary, secondary = pty.openpty()
+    done = subprocess.run([sys.executable, "-m", "animl_local.cli", "run", str(tmp_path / "cards"),
+                           "--out", str(tmp_path / "out")], stderr=secondary,
+                          stdout=subprocess.PIPE, text=True, timeout=300)
+    os.close(secondary)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # the terminal closed
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(primary)
+    assert done.returncode == 0
+    assert b"of 3 images done" in shown
+    assert b"images done" not in done.stdout.encode()  # progress is for the terminal only

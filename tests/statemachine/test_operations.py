@@ -106,3 +106,8 @@ def test_executions_are_listed_described_and_timed(
     assert '"failedState"' in described and "BatchFailed" in described
     assert "Bad archive" in described  # the batch record's error
     assert "BatchFailed" in html.read_text()
+    good_batch = create_batch(api_client, serial="CAM-1")
+    upload(stage, tmp_path, good_batch, zip_bytes({"a.jpg": jpeg_bytes(tmp_path)}))
+    assert main(["executions", "describe", good_batch, "--stage", "test", "--html",
+                 str(html)]) == 0
+    assert 'data-outcome="ingested"' in html.read_text()  # the batch report's images
