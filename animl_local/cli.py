@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import secrets
 import shutil
 import sys
@@ -318,7 +319,7 @@ def archive_for(path: Path, scratch: Path) -> Path:
 
 
 def run_batch(archive: Path, original_name: str, out: Path | None, serial: str | None,
-              scratch: Path, show_progress: bool = False) -> RunResult:
+              scratch: Path, show_progress: bool = False, settings: Any = None) -> RunResult:
     """Create the batch as the web app would, upload it, and wait for the state machine."""
     from animl_local import report
     from animl_local.engine import ACCOUNT_ID, EmbeddedStage
@@ -329,7 +330,7 @@ def run_batch(archive: Path, original_name: str, out: Path | None, serial: str |
 
     api_key = secrets.token_urlsafe(24)
     db_path = scratch / "animl-api.sqlite3"
-    settings = local_settings()
+    settings = settings or local_settings()
     automation = InferenceAutomation(settings.stage, settings.region, ACCOUNT_ID)
     started = time.monotonic()
     with StandinApi(db_path, api_key, automation=automation) as api:
@@ -368,10 +369,12 @@ def run_batch(archive: Path, original_name: str, out: Path | None, serial: str |
 
 
 def local_settings() -> Any:
-    """The local stage: the stand-in consumer drains a queue at once, so two idle polls do."""
+    """The local stage: the stand-in consumer drains a queue at once, so two idle polls do;
+    image work runs in a process pool so every core works (the engine's threads share one)."""
     from functions.settings import Settings
 
-    return Settings(stage=LOCAL_STAGE, inference_idle_polls=2, inference_max_wait_seconds=600)
+    return Settings(stage=LOCAL_STAGE, inference_idle_polls=2, inference_max_wait_seconds=600,
+                    image_worker_processes=os.cpu_count() or 2)
 
 
 def create_upload(client: Any, original_name: str, serial: str | None) -> str:

@@ -228,7 +228,7 @@ class EmbeddedStage:
             return frozenset(self._deployed_name(name) for name in self.function_arns
                              if function_placeholder(name) in wanted)
         return WorkflowFunctions(parent=deployed(used - in_children),
-                                 children=deployed(in_children))
+                                 children=deployed(in_children), prefix=self._deployed_name(""))
 
     def _deployed_name(self, name: str) -> str:
         return f"{APP_NAME}-{self.settings.stage}-{name}"

@@ -7,12 +7,13 @@ send messages to the dead-letter queue the way a broken model would.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
 import boto3
 
-from functions.graphql_client import client_for_stage
+from functions.graphql_client import AnimlApiClient, client_for_stage
 from functions.settings import Settings
 
 CREATE_LABELS = """
@@ -20,11 +21,16 @@ mutation Labels($input: CreateInternalLabelsInput!) { createInternalLabels(input
 """
 
 
+@functools.cache
+def _api(stage: str, region: str) -> AnimlApiClient:
+    # Kept per process like a warm Lambda's client: moto runs this once per queued message.
+    return client_for_stage(boto3.client("ssm", region_name=region),
+                            boto3.client("secretsmanager", region_name=region), stage)
+
+
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = Settings.from_environment()
-    api = client_for_stage(boto3.client("ssm", region_name=settings.region),
-                           boto3.client("secretsmanager", region_name=settings.region),
-                           settings.stage)
+    api = _api(settings.stage, settings.region)
     failures, labels = [], []
     for record in event.get("Records", []):
         request = json.loads(record["body"])

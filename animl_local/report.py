@@ -40,6 +40,8 @@ def execution_summary(description: dict[str, Any], history: list[dict[str, Any]]
     """
     entered = [e["stateEnteredEventDetails"]["name"] for e in history
                if e["type"].endswith("StateEntered")]
+    # Only ingest's own functions count; the API's inference Lambda runs behind its queue.
+    invocations = {f: n for f, n in invocations.items() if f.startswith(workflow_functions.prefix)}
     child_calls = sum(n for f, n in invocations.items() if f in workflow_functions.children)
     parent_calls = sum(n for f, n in invocations.items() if f in workflow_functions.parent)
     all_calls = sum(invocations.values())
@@ -72,6 +74,7 @@ class WorkflowFunctions:
 
     parent: frozenset[str]
     children: frozenset[str]
+    prefix: str  # every function of the stage's app starts so
 
 
 def mirror_objects(s3: Any, settings: Settings, images: list[dict[str, Any]], out: Path) -> int:

@@ -14,12 +14,13 @@ import logging
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from animl_local.cli import archive_for, run_batch  # noqa: E402
+from animl_local.cli import archive_for, local_settings, run_batch  # noqa: E402
 from animl_local.samples import sample_jpeg  # noqa: E402
 
 
@@ -37,6 +38,8 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--width", type=int, default=1920)
     parser.add_argument("--height", type=int, default=1080)
+    parser.add_argument("--image-processes", type=int, default=None,
+                        help="image worker processes (default: the local stage's, one per core)")
     args = parser.parse_args()
     logging.getLogger("moto").setLevel(logging.CRITICAL)
     with tempfile.TemporaryDirectory(prefix="animl-bench-") as scratch:
@@ -45,7 +48,10 @@ def main() -> None:
         archive = archive_for(root / "cards", root)
         archive_mb = round(archive.stat().st_size / 1e6, 1)
         started = time.perf_counter()
-        result = run_batch(archive, "cards", root / "out", None, root)
+        settings = local_settings()
+        if args.image_processes is not None:
+            settings = replace(settings, image_worker_processes=args.image_processes)
+        result = run_batch(archive, "cards", root / "out", None, root, settings=settings)
         seconds = time.perf_counter() - started
         report = json.loads((root / "out" / "report.json").read_text())
     execution = report["execution"]
@@ -57,6 +63,7 @@ def main() -> None:
         "archive_mb": archive_mb,
         "seconds": round(seconds, 1),
         "images_per_second": round(images / seconds, 1),
+        "image_processes": settings.image_worker_processes,
         "lambda_invocations": execution["lambdaInvocations"],
         "lambda_invocations_per_image": round(execution["lambdaInvocations"] / images, 4),
         "parent_state_transitions": execution["parent"]["stateTransitions"],

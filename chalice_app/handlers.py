@@ -7,10 +7,13 @@ Errors raised here reach Step Functions as the exception's class name (`BadArchi
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from multiprocessing import get_context
 from typing import Any
 
 import boto3
@@ -45,10 +48,20 @@ class Context:
                                 self.settings.stage, self.settings.api_timeout_seconds)
 
     def services(self) -> Services:
-        return Services(s3=self.client("s3"), api=self.api(), settings=self.settings)
+        return Services(s3=self.client("s3"), api=self.api(), settings=self.settings,
+                        image_pool=_image_pool(self.settings.image_worker_processes))
 
     def inference_clients(self) -> inference.Clients:
         return inference.Clients(sqs=self.client("sqs"), lambda_=self.client("lambda"))
+
+
+@functools.cache
+def _image_pool(processes: int) -> ProcessPoolExecutor | None:
+    """One pool per process, kept like a warm container's clients ("spawn": the local engine
+    forks from a process full of threads otherwise)."""
+    if processes <= 0:
+        return None
+    return ProcessPoolExecutor(max_workers=processes, mp_context=get_context("spawn"))
 
 
 def _context() -> Context:

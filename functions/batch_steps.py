@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import posixpath
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 from functions import storage
@@ -27,6 +28,7 @@ from functions.ingest_image import (
     Outcome,
     Services,
     ingest_image,
+    prepare_or_reject,
 )
 from functions.manifest import manifest_items
 from functions.settings import Settings
@@ -73,8 +75,16 @@ def ingest_group(services: Services, batch_id: str, bucket: str, key: str, group
     group_entries = [ZipEntry.from_item(item) for item in entries]
     # Neighbouring entries come in one ranged GET (bounded: a group is at most this many bytes).
     reader = prefetch_group(archive, group_entries, 2 * services.settings.group_max_bytes)
-    outcomes = [_ingest_entry(services, reader, batch_id, bucket, key, entry)
-                for entry in group_entries]
+    read = [_read_entry(services, reader, batch_id, bucket, key, entry) for entry in group_entries]
+    # The CPU-bound half of each image starts at once in the pool (if any); I/O follows in order.
+    pending = [
+        services.image_pool.submit(prepare_or_reject, item.data, item.source, services.settings)
+        if services.image_pool and item.data is not None else None
+        for item in read
+    ]
+    outcomes = [item.outcome or ingest_image(item.data, item.source, services,
+                                             future.result() if future else None)
+                for item, future in zip(read, pending, strict=True)]
     storage.put_json(services.s3, services.settings.batch_work_bucket, outcomes_key,
                      [o.to_dict() for o in outcomes])
     counts = Counter(o.outcome for o in outcomes)
@@ -89,17 +99,24 @@ def _stored_outcomes(services: Services, key: str, expected: int) -> list[dict[s
     return rows if len(rows) == expected else None
 
 
-def _ingest_entry(services: Services, reader: S3RangeReader | PrefetchedSpan, batch_id: str,
-                  bucket: str, key: str, entry: ZipEntry) -> Outcome:
+@dataclass(frozen=True)
+class _ReadEntry:
+    source: ImageSource
+    data: bytes | None = None
+    outcome: Outcome | None = None  # set when the entry could not be read: dead-lettered
+
+
+def _read_entry(services: Services, reader: S3RangeReader | PrefetchedSpan, batch_id: str,
+                bucket: str, key: str, entry: ZipEntry) -> _ReadEntry:
     source = ImageSource(
         file_name=posixpath.basename(entry.path), bucket=bucket, key=key, batch_id=batch_id,
         path=entry.path,
     )
     try:
-        data = read_entry(reader, entry, services.settings.max_image_bytes)
+        return _ReadEntry(source, data=read_entry(reader, entry, services.settings.max_image_bytes))
     except EntryUnreadable as unreadable:
-        return _dead_letter_entry(services, reader, source, entry, unreadable)
-    return ingest_image(data, source, services)
+        return _ReadEntry(source, outcome=_dead_letter_entry(services, reader, source, entry,
+                                                             unreadable))
 
 
 def _dead_letter_entry(services: Services, reader: S3RangeReader | PrefetchedSpan,

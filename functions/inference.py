@@ -84,13 +84,21 @@ def teardown_inference(clients: Clients, settings: Settings, batch_id: str) -> d
     queues = _existing_queues(clients.sqs, settings, batch_id)
     deleted_mappings = 0
     if "queue" in queues:
-        arn = _queue_arn(clients.sqs, queues["queue"])
+        arn = _queue_arn_of_name(settings, queues["queue"])
         for mapping in _mappings(clients.lambda_, arn, settings.inference_function_name):
-            clients.lambda_.delete_event_source_mapping(UUID=mapping["UUID"])
-            deleted_mappings += 1
+            try:
+                clients.lambda_.delete_event_source_mapping(UUID=mapping["UUID"])
+                deleted_mappings += 1
+            except clients.lambda_.exceptions.ResourceNotFoundException:
+                pass  # a concurrent teardown (a stop racing the state machine) got it first
+    deleted_queues = 0
     for url in queues.values():
-        clients.sqs.delete_queue(QueueUrl=url)
-    return {"mappings": deleted_mappings, "queues": len(queues)}
+        try:
+            clients.sqs.delete_queue(QueueUrl=url)
+            deleted_queues += 1
+        except clients.sqs.exceptions.QueueDoesNotExist:
+            pass
+    return {"mappings": deleted_mappings, "queues": deleted_queues}
 
 
 def batches_with_resources(clients: Clients, settings: Settings) -> dict[str, datetime]:
@@ -118,13 +126,25 @@ def _existing_queues(sqs: Any, settings: Settings, batch_id: str) -> dict[str, s
     return queues
 
 
+def _queue_arn_of_name(settings: Settings, url: str) -> str:
+    """The queue's ARN from its URL (https://sqs.<region>.amazonaws.com/<account>/<name>),
+    without a call that fails once the queue is gone."""
+    account, name = url.rstrip("/").split("/")[-2:]
+    return f"arn:aws:sqs:{settings.region}:{account}:{name}"
+
+
 def _queue_arn(sqs: Any, url: str) -> str:
     return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"]
 
 
 def _depth(sqs: Any, url: str) -> int:
-    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=list(DEPTH_ATTRIBUTES))
+    """Messages visible, in flight and delayed; a queue deleted meanwhile (a stop) holds none."""
+    try:
+        attributes = sqs.get_queue_attributes(QueueUrl=url,
+                                              AttributeNames=list(DEPTH_ATTRIBUTES))
+    except sqs.exceptions.QueueDoesNotExist:
+        return 0
     return sum(int(attributes["Attributes"].get(name, 0)) for name in DEPTH_ATTRIBUTES)
 
 

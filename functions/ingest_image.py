@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import posixpath
+from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -54,11 +55,16 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Services:
-    """The clients the unit of work talks to, passed explicitly."""
+    """The clients the unit of work talks to, passed explicitly.
+
+    `image_pool`: where the CPU-bound image work runs (a process pool locally, so both cores
+    work while the engine's threads share one interpreter); None runs it in the caller.
+    """
 
     s3: Any
     api: AnimlApiClient
     settings: Settings
+    image_pool: Executor | None = None
 
 
 @dataclass(frozen=True)
@@ -82,13 +88,37 @@ def prepare_image(data: bytes, source: ImageSource, settings: Settings) -> Prepa
     return Prepared(image_type, rendered, md)
 
 
-def ingest_image(data: bytes, source: ImageSource, services: Services) -> Outcome:
-    """Ingest one image end to end and return its outcome."""
-    path = source.path or source.file_name
+@dataclass(frozen=True)
+class Rejection:
+    """An ImageRejected as a value, so it crosses a process boundary intact."""
+
+    reason: str
+    detail: str
+
+
+def prepare_or_reject(data: bytes, source: ImageSource, settings: Settings
+                      ) -> Prepared | Rejection:
+    """The CPU-bound half of the unit of work: picklable in and out (for a process pool)."""
     try:
-        prepared = prepare_image(data, source, services.settings)
+        return prepare_image(data, source, settings)
     except ImageRejected as rejected:
-        return reject_before_api(data, source, rejected.reason, str(rejected), services)
+        return Rejection(rejected.reason, str(rejected))
+
+
+def ingest_image(data: bytes, source: ImageSource, services: Services,
+                 prepared: Prepared | Rejection | None = None) -> Outcome:
+    """Ingest one image end to end and return its outcome (`prepared`: done elsewhere)."""
+    if prepared is None:
+        prepared = prepare_or_reject(data, source, services.settings)
+    if isinstance(prepared, Rejection):
+        return reject_before_api(data, source, prepared.reason, prepared.detail, services)
+    return record_image(data, source, prepared, services)
+
+
+def record_image(data: bytes, source: ImageSource, prepared: Prepared, services: Services
+                 ) -> Outcome:
+    """The I/O half: createImage, then serving copies or dead-letter."""
+    path = source.path or source.file_name
     image_type, rendered, md = prepared.image_type, prepared.rendered, prepared.md
     warnings = list(rendered.warnings) if rendered else []
     try:

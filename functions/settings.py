@@ -28,6 +28,9 @@ class Settings:
     max_batch_uncompressed_bytes: int = 200 * 1024**3
     maintenance_mode: bool = False
     api_timeout_seconds: float = 30.0
+    # Processes for the CPU-bound image work; 0 runs it in the handler's thread (as on Lambda,
+    # which has no /dev/shm for process pools).
+    image_worker_processes: int = 0
     # Per-batch inference resources (names and numbers are a contract with the Animl API).
     inference_visibility_timeout: int = 720
     inference_max_receives: int = 5
@@ -112,6 +115,7 @@ class Settings:
             "MAX_BATCH_UNCOMPRESSED_BYTES": str(self.max_batch_uncompressed_bytes),
             "MAINTENANCE_MODE": "true" if self.maintenance_mode else "false",
             "API_TIMEOUT_SECONDS": str(self.api_timeout_seconds),
+            "IMAGE_WORKER_PROCESSES": str(self.image_worker_processes),
             "INFERENCE_IDLE_POLLS": str(self.inference_idle_polls),
             "INFERENCE_MAX_WAIT_SECONDS": str(self.inference_max_wait_seconds),
             "SWEEP_MAX_AGE_SECONDS": str(self.sweep_max_age_seconds),
@@ -135,6 +139,8 @@ class Settings:
             maintenance_mode=env.get("MAINTENANCE_MODE", "false").lower() == "true",
             api_timeout_seconds=float(env.get("API_TIMEOUT_SECONDS",
                                               defaults.api_timeout_seconds)),
+            image_worker_processes=int(env.get("IMAGE_WORKER_PROCESSES",
+                                               defaults.image_worker_processes)),
             inference_idle_polls=int(env.get("INFERENCE_IDLE_POLLS",
                                              defaults.inference_idle_polls)),
             inference_max_wait_seconds=int(env.get("INFERENCE_MAX_WAIT_SECONDS",
