@@ -13,7 +13,7 @@ from typing import Any
 
 import boto3
 
-from functions.graphql_client import AnimlApiClient, client_for_stage
+from functions.graphql_client import client_for_stage
 from functions.settings import Settings
 
 CREATE_LABELS = """
@@ -22,15 +22,16 @@ mutation Labels($input: CreateInternalLabelsInput!) { createInternalLabels(input
 
 
 @functools.cache
-def _api(stage: str, region: str) -> AnimlApiClient:
-    # Kept per process like a warm Lambda's client: moto runs this once per queued message.
-    return client_for_stage(boto3.client("ssm", region_name=region),
-                            boto3.client("secretsmanager", region_name=region), stage)
+def _clients(region: str) -> tuple[Any, Any]:
+    # Creating clients is the slow part and moto runs this once per queued message; the URL and
+    # key are read on every call, since a later local run has another stand-in API.
+    return (boto3.client("ssm", region_name=region),
+            boto3.client("secretsmanager", region_name=region))
 
 
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = Settings.from_environment()
-    api = _api(settings.stage, settings.region)
+    api = client_for_stage(*_clients(settings.region), settings.stage)
     failures, labels = [], []
     for record in event.get("Records", []):
         request = json.loads(record["body"])
