@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from typing import Any
 
 import boto3
@@ -22,16 +23,18 @@ mutation Labels($input: CreateInternalLabelsInput!) { createInternalLabels(input
 
 
 @functools.cache
-def _clients(region: str) -> tuple[Any, Any]:
-    # Creating clients is the slow part and moto runs this once per queued message; the URL and
-    # key are read on every call, since a later local run has another stand-in API.
+def _clients(region: str, endpoint: str | None) -> tuple[Any, Any]:
+    # Creating clients is the slow part and moto runs this once per queued message. They are
+    # kept per endpoint (in-process moto, or a moto server); the API's URL and key are read on
+    # every call, since a later local run has another stand-in API.
     return (boto3.client("ssm", region_name=region),
             boto3.client("secretsmanager", region_name=region))
 
 
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = Settings.from_environment()
-    api = client_for_stage(*_clients(settings.region), settings.stage)
+    clients = _clients(settings.region, os.environ.get("AWS_ENDPOINT_URL"))
+    api = client_for_stage(*clients, settings.stage)
     failures, labels = [], []
     for record in event.get("Records", []):
         request = json.loads(record["body"])
