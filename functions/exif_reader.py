@@ -25,7 +25,6 @@ ASCII, UNDEFINED = 2, 7
 
 @dataclass
 class ExifData:
-    byte_order: str = "<"  # struct prefix: "<" for "II", ">" for "MM"
     ifds: dict[str, dict[int, Any]] = field(default_factory=dict)  # "0th", "Exif", "GPS"
     comments: list[bytes] = field(default_factory=list)  # JPEG COM segments
 
@@ -86,7 +85,7 @@ def _read_tiff(tiff: bytes) -> ExifData:
     if tiff[:4] not in (b"II*\x00", b"MM\x00*"):
         return ExifData()
     order = "<" if tiff[:2] == b"II" else ">"
-    result = ExifData(byte_order=order)
+    result = ExifData()
     first = _unpack(order + "L", tiff, 4)
     seen: set[int] = set()
     zeroth = _read_ifd(tiff, first, order, seen) if first else {}

@@ -6,6 +6,7 @@ GraphQL-level `errors` both raise; the key is never put in a message, a log line
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -141,8 +142,6 @@ query Batch($id: String!) {
 def client_for_stage(ssm: Any, secretsmanager: Any, stage: str, timeout: float | None = None
                      ) -> AnimlApiClient:
     """The client configured as the old stack was: URL in SSM, key in Secrets Manager."""
-    import json
-
     url = ssm.get_parameter(Name=f"/api/url-{stage}")["Parameter"]["Value"]
     secret = secretsmanager.get_secret_value(SecretId=f"api-key-{stage}")["SecretString"]
     api_key = json.loads(secret)["apikey"]
