@@ -11,10 +11,11 @@ import sys
 import tempfile
 import time
 import zipfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from animl_local.aws_stage import Stage
 from functions import reasons
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -126,11 +127,9 @@ def command_stop(args: argparse.Namespace) -> int:
     """Invoke the stage's stop_batch Lambda, as the API's stopBatch does."""
     import json
 
-    import boto3
-
     from functions.settings import APP_NAME
 
-    reply = boto3.client("lambda").invoke(
+    reply = Stage.named(args.stage).client("lambda").invoke(
         FunctionName=f"{APP_NAME}-{args.stage}-stop_batch",
         Payload=json.dumps({"batch": args.batch_id}).encode(),
     )
@@ -145,40 +144,10 @@ def command_stop(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-@dataclass(frozen=True)
-class StageClients:
-    """The AWS side of a stage, for operator commands (AWS_ENDPOINT_URL points it elsewhere)."""
-
-    settings: Any
-    account: str
-    session: Any
-
-    @classmethod
-    def for_stage(cls, stage: str) -> StageClients:
-        import boto3
-
-        from functions.settings import Settings
-
-        session = boto3.session.Session()
-        region = session.region_name or Settings(stage=stage).region
-        settings = replace(Settings.from_environment({"STAGE": stage}), region=region)
-        account = session.client("sts", region_name=region).get_caller_identity()["Account"]
-        return cls(settings, account, session)
-
-    def client(self, name: str) -> Any:
-        return self.session.client(name, region_name=self.settings.region)
-
-    def api(self) -> Any:
-        from functions.graphql_client import client_for_stage
-
-        return client_for_stage(self.client("ssm"), self.client("secretsmanager"),
-                                self.settings.stage)
-
-
 def command_executions(args: argparse.Namespace) -> int:
     from functions import operations
 
-    stage = StageClients.for_stage(args.stage)
+    stage = Stage.named(args.stage)
     sfn = stage.client("stepfunctions")
     if args.view == "list":
         rows = operations.list_executions(sfn, stage.settings.state_machine_arn(stage.account),
@@ -206,7 +175,7 @@ def command_executions(args: argparse.Namespace) -> int:
 def command_redrive(args: argparse.Namespace) -> int:
     from functions import operations
 
-    stage = StageClients.for_stage(args.stage)
+    stage = Stage.named(args.stage)
     try:
         result = operations.redrive(stage.client("stepfunctions"), stage.settings,
                                     stage.account, args.batch_id)
@@ -220,7 +189,7 @@ def command_reprocess(args: argparse.Namespace) -> int:
     from functions import operations
     from functions.ingest_image import Services
 
-    stage = StageClients.for_stage(args.stage)
+    stage = Stage.named(args.stage)
     services = Services(s3=stage.client("s3"), api=stage.api(), settings=stage.settings)
     counts = operations.reprocess(services, args.batch_id, args.reason)
     print(f"batch {args.batch_id}: {counts['reprocessed']} reprocessed, {counts['ingested']} "
@@ -231,28 +200,17 @@ def command_reprocess(args: argparse.Namespace) -> int:
 def command_replay(args: argparse.Namespace) -> int:
     from functions import operations
 
-    stage = StageClients.for_stage(args.stage)
+    stage = Stage.named(args.stage)
     moved = operations.replay_parking_lot(stage.client("s3"), stage.settings)
     print(f"{moved} parked image(s) moved back to {stage.settings.ingestion_bucket}")
     return EXIT_OK
-
-
-def _deploy_stage(stage_name: str) -> Any:
-    import boto3
-
-    from animl_local.deploy import Stage
-    from functions.settings import Settings
-
-    session = boto3.session.Session()
-    region = session.region_name or Settings(stage=stage_name).region
-    return Stage(settings=Settings(stage=stage_name, region=region), session=session)
 
 
 def command_deploy(args: argparse.Namespace) -> int:
     from animl_local.deploy import DeployError, deploy
 
     try:
-        result = deploy(_deploy_stage(args.stage))
+        result = deploy(Stage.named(args.stage))
     except DeployError as exc:
         raise UserError(str(exc)) from None
     print(f"stage {result['stage']} deployed: {len(result['functions'])} functions, "
@@ -268,7 +226,7 @@ def command_teardown(args: argparse.Namespace) -> int:
     if args.stage == "prod" and not args.yes:
         raise UserError("refusing to tear down prod without --yes")
     try:
-        teardown(_deploy_stage(args.stage))
+        teardown(Stage.named(args.stage))
     except DeployError as exc:
         raise UserError(str(exc)) from None
     print(f"stage {args.stage} removed")

@@ -13,44 +13,28 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from functions.settings import APP_NAME, Settings
+from animl_local.aws_stage import Stage
+from functions.settings import APP_NAME
 from functions.state_machine import render_definition
-
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
 class DeployError(Exception):
     """A prerequisite is missing or a step failed; the message says which."""
 
 
-@dataclass(frozen=True)
-class Stage:
-    settings: Settings
-    session: Any  # boto3 Session (AWS_ENDPOINT_URL is honoured by its clients)
-    project_dir: Path = PROJECT_DIR
+def role_name(stage: Stage) -> str:
+    return f"{APP_NAME}-{stage.settings.stage}-states"
 
-    def client(self, name: str) -> Any:
-        return self.session.client(name, region_name=self.settings.region)
 
-    @property
-    def account(self) -> str:
-        return self.client("sts").get_caller_identity()["Account"]
-
-    @property
-    def role_name(self) -> str:
-        return f"{APP_NAME}-{self.settings.stage}-states"
-
-    @property
-    def bucket_parameters(self) -> dict[str, str]:
-        s, stage = self.settings, self.settings.stage
-        return {f"/images/serving-bucket-{stage}": s.serving_bucket,
-                f"/images/dead-letter-bucket-{stage}": s.dead_letter_bucket,
-                f"/images/parkinglot-bucket-{stage}": s.parking_lot_bucket,
-                f"/images/ingestion-bucket-{stage}": s.ingestion_bucket}
+def bucket_parameters(stage: Stage) -> dict[str, str]:
+    s, name = stage.settings, stage.settings.stage
+    return {f"/images/serving-bucket-{name}": s.serving_bucket,
+            f"/images/dead-letter-bucket-{name}": s.dead_letter_bucket,
+            f"/images/parkinglot-bucket-{name}": s.parking_lot_bucket,
+            f"/images/ingestion-bucket-{name}": s.ingestion_bucket}
 
 
 def deploy(stage: Stage, run_chalice: bool = True, tuning: dict[str, Any] | None = None
@@ -80,7 +64,7 @@ def teardown(stage: Stage, run_chalice: bool = True) -> None:
     for bucket in stage.settings.buckets:
         _delete_bucket(stage, bucket)
     ssm = stage.client("ssm")
-    for name in stage.bucket_parameters:
+    for name in bucket_parameters(stage):
         try:
             ssm.delete_parameter(Name=name)
         except ssm.exceptions.ParameterNotFound:
@@ -127,7 +111,7 @@ def ensure_buckets(stage: Stage) -> list[str]:
 
 def ensure_parameters(stage: Stage) -> None:
     ssm = stage.client("ssm")
-    for name, value in stage.bucket_parameters.items():
+    for name, value in bucket_parameters(stage).items():
         ssm.put_parameter(Name=name, Value=value, Type="String", Overwrite=True)
 
 
@@ -176,12 +160,12 @@ def ensure_state_machine_role(stage: Stage, function_arns: dict[str, str]) -> st
         "Effect": "Allow", "Action": "sts:AssumeRole",
         "Principal": {"Service": "states.amazonaws.com"}}]}
     try:
-        arn = iam.get_role(RoleName=stage.role_name)["Role"]["Arn"]
-        iam.update_assume_role_policy(RoleName=stage.role_name, PolicyDocument=json.dumps(trust))
+        arn = iam.get_role(RoleName=role_name(stage))["Role"]["Arn"]
+        iam.update_assume_role_policy(RoleName=role_name(stage), PolicyDocument=json.dumps(trust))
     except iam.exceptions.NoSuchEntityException:
-        arn = iam.create_role(RoleName=stage.role_name,
+        arn = iam.create_role(RoleName=role_name(stage),
                               AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
-    iam.put_role_policy(RoleName=stage.role_name, PolicyName="ingest-batch",
+    iam.put_role_policy(RoleName=role_name(stage), PolicyName="ingest-batch",
                         PolicyDocument=json.dumps(state_machine_policy(stage, function_arns)))
     return arn
 
@@ -212,9 +196,9 @@ def _state_machine_arn(stage: Stage) -> str | None:
 def _delete_role(stage: Stage) -> None:
     iam = stage.client("iam")
     try:
-        for name in iam.list_role_policies(RoleName=stage.role_name)["PolicyNames"]:
-            iam.delete_role_policy(RoleName=stage.role_name, PolicyName=name)
-        iam.delete_role(RoleName=stage.role_name)
+        for name in iam.list_role_policies(RoleName=role_name(stage))["PolicyNames"]:
+            iam.delete_role_policy(RoleName=role_name(stage), PolicyName=name)
+        iam.delete_role(RoleName=role_name(stage))
     except iam.exceptions.NoSuchEntityException:
         pass
 

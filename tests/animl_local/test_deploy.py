@@ -14,7 +14,8 @@ import pytest
 import requests
 from moto.server import ThreadedMotoServer
 
-from animl_local.deploy import Stage, deploy, state_machine_policy, teardown
+from animl_local.aws_stage import Stage
+from animl_local.deploy import deploy, state_machine_policy, teardown
 from animl_local.engine import ENGINE_CONFIG, LOCAL_TUNING
 from animl_local.lambda_adapter import handlers_serve_invocations
 from animl_local.standin_api import InferenceAutomation, StandinApi

@@ -92,6 +92,14 @@ def test_bad_archives_raise_with_a_clear_message(s3, data: bytes, message: str) 
     assert message in str(bad.value)
 
 
+def test_a_corrupt_central_directory_is_a_bad_archive(s3) -> None:
+    data = bytearray(zip_bytes({"a.jpg": b"x" * 1000, "b.jpg": b"y" * 1000}))
+    directory = data.index(b"PK\x01\x02")
+    data[directory:directory + 4] = b"XXXX"  # the first directory entry's signature
+    with pytest.raises(BadArchive, match="Bad archive"):
+        inspect_archive(put(s3, bytes(data)), LIMITS)
+
+
 @pytest.mark.parametrize("name, safe", [
     ("a/b.jpg", "a/b.jpg"),
     ("../../etc/passwd.jpg", "etc/passwd.jpg"),
