@@ -108,6 +108,18 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--stage", default="dev")
     replay.set_defaults(command=command_replay)
 
+    serve = commands.add_parser(
+        "serve", help="keep the embedded stage running behind a local AWS endpoint, so other "
+                      "commands (with AWS_ENDPOINT_URL) work on it as on AWS")
+    serve.add_argument("--port", type=int, default=5000, help="AWS endpoint port (0: any)")
+    serve.set_defaults(command=command_serve)
+    upload = commands.add_parser("upload", help="create a batch and upload PATH as its zip, as "
+                                                "the web app does (to a served local stage)")
+    upload.add_argument("path", type=Path)
+    upload.add_argument("--serial")
+    upload.add_argument("--stage", default=LOCAL_STAGE)
+    upload.set_defaults(command=command_upload)
+
     deploy = commands.add_parser("deploy", help="deploy or update a stage on AWS")
     deploy.add_argument("--stage", required=True)
     deploy.set_defaults(command=command_deploy)
@@ -230,6 +242,47 @@ def command_teardown(args: argparse.Namespace) -> int:
     except DeployError as exc:
         raise UserError(str(exc)) from None
     print(f"stage {args.stage} removed")
+    return EXIT_OK
+
+
+def command_serve(args: argparse.Namespace) -> int:
+    """The embedded stage behind a moto server until interrupted; reports failed executions
+    to the status-change handler as EventBridge would."""
+    from animl_local.engine import ACCOUNT_ID, EmbeddedStage
+    from animl_local.standin_api import InferenceAutomation, StandinApi
+    from functions import operations
+
+    settings = local_settings()
+    api_key = secrets.token_urlsafe(24)
+    automation = InferenceAutomation(settings.stage, settings.region, ACCOUNT_ID)
+    with tempfile.TemporaryDirectory(prefix="animl-serve-") as scratch, \
+            StandinApi(Path(scratch) / "api.sqlite3", api_key, automation=automation) as api, \
+            EmbeddedStage(settings, api.url, api_key, server_port=args.port) as stage:
+        print(f"stage {settings.stage} served: AWS_ENDPOINT_URL={stage.endpoint_url} "
+              f"AWS_DEFAULT_REGION={settings.region} (stand-in API {api.url}); Ctrl-C stops it",
+              flush=True)
+        sfn, reported = stage.client("stepfunctions"), set()
+        try:
+            while True:
+                time.sleep(1)
+                for status in ("FAILED", "ABORTED", "TIMED_OUT"):
+                    for row in operations.list_executions(sfn, stage.state_machine_arn, status):
+                        if row["executionArn"] not in reported:
+                            reported.add(row["executionArn"])
+                            stage.send_status_change(row["executionArn"])
+        except KeyboardInterrupt:
+            print("stopped", flush=True)
+    return EXIT_OK
+
+
+def command_upload(args: argparse.Namespace) -> int:
+    stage = Stage.named(args.stage)
+    with tempfile.TemporaryDirectory(prefix="animl-upload-") as scratch:
+        archive = archive_for(args.path, Path(scratch))
+        batch_id = create_upload(stage.api(), args.path.name, args.serial)
+        stage.client("s3").upload_file(str(archive), stage.settings.ingestion_bucket,
+                                       f"{batch_id}.zip")
+    print(batch_id)
     return EXIT_OK
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+import requests
 from moto import mock_aws
 
 from animl_local.lambda_adapter import InvocationLog, handlers_serve_invocations
@@ -74,13 +75,20 @@ class EmbeddedStage:
     tuning: dict[str, Any] = field(default_factory=lambda: dict(LOCAL_TUNING))
     invocations: InvocationLog = field(default_factory=InvocationLog)
     function_arns: dict[str, str] = field(default_factory=dict)
+    # None: moto in this process only. A port (0: any free one): a moto server, so that other
+    # processes (operator commands with AWS_ENDPOINT_URL) reach the same stage.
+    server_port: int | None = None
+    endpoint_url: str | None = None
     _stack: ExitStack = field(default_factory=ExitStack, repr=False)
 
     # lifecycle
 
     def __enter__(self) -> EmbeddedStage:
         self._stack.enter_context(_lambda_environment(self.settings))
-        self._stack.enter_context(mock_aws(config=ENGINE_CONFIG))
+        if self.server_port is None:
+            self._stack.enter_context(mock_aws(config=ENGINE_CONFIG))
+        else:
+            self.endpoint_url = self._stack.enter_context(_moto_server(self.server_port))
         self.invocations = self._stack.enter_context(handlers_serve_invocations())
         try:
             self.provision()
@@ -183,7 +191,7 @@ class EmbeddedStage:
         if on_progress:
             on_progress(self.images_done(batch_id))  # the final count
         if description["status"] in ENDED_BADLY:
-            self._send_status_change(description)
+            self.send_status_change(arn)
         return description
 
     def images_done(self, batch_id: str) -> int:
@@ -211,7 +219,9 @@ class EmbeddedStage:
                                              Payload=json.dumps(event).encode())
         return json.loads(reply["Payload"].read())
 
-    def _send_status_change(self, description: dict[str, Any]) -> None:
+    def send_status_change(self, execution_arn: str) -> None:
+        """What EventBridge delivers on AWS when an execution ends: the same event, same handler."""
+        description = self.client("stepfunctions").describe_execution(executionArn=execution_arn)
         event = status_change_event(description, self.settings.region)
         self.client("lambda").invoke(FunctionName=self.function_arns[STATUS_CHANGE_FUNCTION],
                                      Payload=json.dumps(event).encode())
@@ -281,6 +291,30 @@ def _lambda_environment(settings: Settings) -> Iterator[None]:
     try:
         yield
     finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextmanager
+def _moto_server(port: int) -> Iterator[str]:
+    """A moto server on loopback, with the engine switched on; this process's clients use it."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    url = f"http://127.0.0.1:{server._server.server_port}"  # noqa: SLF001 - the port it took
+    saved = {key: os.environ.get(key) for key in ("AWS_ENDPOINT_URL", "MOTO_PORT")}
+    # The interpreter calls Lambda on localhost:MOTO_PORT; every boto3 client here, the
+    # handlers' included, follows AWS_ENDPOINT_URL.
+    os.environ.update(AWS_ENDPOINT_URL=url, MOTO_PORT=url.rsplit(":", 1)[1])
+    try:
+        requests.post(f"{url}/moto-api/config", json=ENGINE_CONFIG, timeout=10).raise_for_status()
+        yield url
+    finally:
+        server.stop()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
