@@ -16,7 +16,7 @@ import time
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -161,8 +161,7 @@ class EmbeddedStage:
         return self.settings.state_machine_arn(ACCOUNT_ID)
 
     def execution_arn(self, batch_id: str) -> str:
-        return (f"arn:aws:states:{self.settings.region}:{ACCOUNT_ID}:execution:"
-                f"{self.settings.state_machine_name}:{batch_id}")
+        return self.settings.execution_arn(ACCOUNT_ID, batch_id)
 
     def upload_archive(self, batch_id: str, archive_path: str) -> None:
         """Upload `<batch-id>.zip` as the web app does; the bucket notification does the rest."""
@@ -277,15 +276,8 @@ def status_change_event(description: dict[str, Any], region: str) -> dict[str, A
 
 
 @contextmanager
-def _lambda_environment(settings: Settings) -> Iterator[None]:
-    """The environment a deployed function sees, set for this process while the stage runs."""
-    values = {
-        **settings.to_environment(),
-        "AWS_DEFAULT_REGION": settings.region,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "INGESTION_BUCKET": settings.ingestion_bucket,
-    }
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """These environment variables for this process while the context lasts."""
     saved = {key: os.environ.get(key) for key in values}
     os.environ.update(values)
     try:
@@ -298,6 +290,17 @@ def _lambda_environment(settings: Settings) -> Iterator[None]:
                 os.environ[key] = value
 
 
+def _lambda_environment(settings: Settings) -> AbstractContextManager[None]:
+    """The environment a deployed function sees, set for this process while the stage runs."""
+    return _environment({
+        **settings.to_environment(),
+        "AWS_DEFAULT_REGION": settings.region,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "INGESTION_BUCKET": settings.ingestion_bucket,
+    })
+
+
 @contextmanager
 def _moto_server(port: int) -> Iterator[str]:
     """A moto server on loopback, with the engine switched on; this process's clients use it."""
@@ -306,20 +309,15 @@ def _moto_server(port: int) -> Iterator[str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     url = f"http://127.0.0.1:{server._server.server_port}"  # noqa: SLF001 - the port it took
-    saved = {key: os.environ.get(key) for key in ("AWS_ENDPOINT_URL", "MOTO_PORT")}
     # The interpreter calls Lambda on localhost:MOTO_PORT; every boto3 client here, the
     # handlers' included, follows AWS_ENDPOINT_URL.
-    os.environ.update(AWS_ENDPOINT_URL=url, MOTO_PORT=url.rsplit(":", 1)[1])
     try:
-        requests.post(f"{url}/moto-api/config", json=ENGINE_CONFIG, timeout=10).raise_for_status()
-        yield url
+        with _environment({"AWS_ENDPOINT_URL": url, "MOTO_PORT": url.rsplit(":", 1)[1]}):
+            requests.post(f"{url}/moto-api/config", json=ENGINE_CONFIG,
+                          timeout=10).raise_for_status()
+            yield url
     finally:
         server.stop()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _placeholder_code() -> bytes:

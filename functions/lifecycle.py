@@ -17,11 +17,6 @@ STOP_CAUSE = "Stopped on request (stopBatch)"
 SWEEP_CAUSE = "Swept: inference resources older than the sweep age"
 
 
-def execution_arn(settings: Settings, account: str, batch_id: str) -> str:
-    return (f"arn:aws:states:{settings.region}:{account}:execution:"
-            f"{settings.state_machine_name}:{batch_id}")
-
-
 def execution_status(sfn: Any, arn: str) -> str | None:
     try:
         return sfn.describe_execution(executionArn=arn)["status"]
@@ -32,7 +27,7 @@ def execution_status(sfn: Any, arn: str) -> str | None:
 def stop_batch(sfn: Any, clients: inference.Clients, api: AnimlApiClient, settings: Settings,
                account: str, batch_id: str, now: datetime) -> dict[str, Any]:
     """Stop the batch's execution if it runs, release its resources, set processingEnd."""
-    arn = execution_arn(settings, account, batch_id)
+    arn = settings.execution_arn(account, batch_id)
     # processingEnd first: the abort's status-change event then reads as the requested end.
     api.update_batch(batch_id, processingEnd=now.isoformat())
     stopped = execution_status(sfn, arn) == "RUNNING"
@@ -50,7 +45,7 @@ def sweep(sfn: Any, clients: inference.Clients, api: AnimlApiClient, settings: S
     for batch_id, created in sorted(inference.batches_with_resources(clients, settings).items()):
         if created > too_old:
             continue
-        if execution_status(sfn, execution_arn(settings, account, batch_id)) == "RUNNING":
+        if execution_status(sfn, settings.execution_arn(account, batch_id)) == "RUNNING":
             continue
         inference.teardown_inference(clients, settings, batch_id)
         try:

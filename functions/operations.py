@@ -12,7 +12,6 @@ from typing import Any
 
 from functions import storage
 from functions.ingest_image import DEAD_LETTER, INGESTED, ImageSource, Services, ingest_image
-from functions.lifecycle import execution_arn
 from functions.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -78,7 +77,7 @@ def describe_batch(sfn: Any, api: Any, settings: Settings, account: str, batch_i
                    ) -> dict[str, Any]:
     """The batch's latest execution, its failed state, its map runs and the batch record."""
     runs = batch_executions(sfn, settings.state_machine_arn(account), batch_id)
-    arn = runs[-1]["executionArn"] if runs else execution_arn(settings, account, batch_id)
+    arn = runs[-1]["executionArn"] if runs else settings.execution_arn(account, batch_id)
     description = sfn.describe_execution(executionArn=arn)
     history = execution_history(sfn, arn)
     rows = timeline(history)

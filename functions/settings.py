@@ -102,6 +102,11 @@ class Settings:
     def state_machine_arn(self, account_id: str) -> str:
         return f"arn:aws:states:{self.region}:{account_id}:stateMachine:{self.state_machine_name}"
 
+    def execution_arn(self, account_id: str, name: str) -> str:
+        """A batch's execution is named after the batch (re-drives: `<batch>-redrive-<n>`)."""
+        machine = self.state_machine_arn(account_id)
+        return f"{machine.replace(':stateMachine:', ':execution:')}:{name}"
+
     def to_environment(self) -> dict[str, str]:
         """The environment variables `from_environment` reads back to these settings."""
         return {
