@@ -111,7 +111,7 @@ def ingest_image(data: bytes, source: ImageSource, services: Services,
     if prepared is None:
         prepared = prepare_or_reject(data, source, services.settings)
     if isinstance(prepared, Rejection):
-        return reject_before_api(data, source, prepared.reason, prepared.detail, services)
+        return _reject_before_api(data, source, prepared.reason, prepared.detail, services)
     return record_image(data, source, prepared, services)
 
 
@@ -175,7 +175,7 @@ def build_md(data: bytes, image_type: ImageType, source: ImageSource, rendered: 
     return md
 
 
-def reject_before_api(data: bytes, source: ImageSource, reason: str, detail: str,
+def _reject_before_api(data: bytes, source: ImageSource, reason: str, detail: str,
                       services: Services) -> Outcome:
     """Dead-letter a file our own checks refused; the API never sees it."""
     path = source.path or source.file_name
