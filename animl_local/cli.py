@@ -357,14 +357,11 @@ def run_batch(archive: Path, original_name: str, out: Path | None, serial: str |
                 print(file=sys.stderr)
             s3 = stage.client("s3")
             images, complete = report.batch_images(s3, settings, batch_id)
-            arn = description["executionArn"]
-            execution = report.execution_summary(
-                description, stage.history(arn), stage.invocations.counts,
-                stage.workflow_functions(), stage.map_runs(arn),
-            )
-            report.mirror_objects(s3, settings, images, out)
             described = operations.describe_batch(stage.client("stepfunctions"), client,
                                                   settings, ACCOUNT_ID, batch_id)
+            execution = report.execution_summary(described, stage.invocations.counts,
+                                                 stage.workflow_functions())
+            report.mirror_objects(s3, settings, images, out)
         batch = client.get_batch(batch_id)
         report.write_report(out, batch, execution, images, complete)
         write_html_report(out / "report.html", described, images)

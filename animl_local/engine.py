@@ -225,9 +225,6 @@ class EmbeddedStage:
         self.client("lambda").invoke(FunctionName=self.function_arns[STATUS_CHANGE_FUNCTION],
                                      Payload=json.dumps(event).encode())
 
-    def map_runs(self, execution_arn: str) -> list[dict[str, Any]]:
-        return operations.map_runs(self.client("stepfunctions"), execution_arn)
-
     def workflow_functions(self) -> WorkflowFunctions:
         """Deployed names of the functions the state machine calls, parent and children."""
         definition = load_definition()

@@ -29,25 +29,25 @@ def batch_images(s3: Any, settings: Settings, batch_id: str) -> tuple[list[dict[
     return rows, False
 
 
-def execution_summary(description: dict[str, Any], history: list[dict[str, Any]],
-                      invocations: dict[str, int], workflow_functions: WorkflowFunctions,
-                      map_runs: list[dict[str, Any]]) -> dict[str, Any]:
+def execution_summary(described: dict[str, Any], invocations: dict[str, int],
+                      workflow_functions: WorkflowFunctions) -> dict[str, Any]:
     """The execution as report.json shows it, with work split between parent and children.
 
-    `invocations` counts Lambda calls by function name. The child workflow is a single Task
+    `described` is `operations.describe_batch`'s view (timeline, map runs); `invocations`
+    counts Lambda calls by function name. The child workflow is a single Task
     state, so each child Lambda call is one child state transition (retries included). Calls of
     functions outside the state machine (the S3 entry handler) are counted under "entry".
     """
-    entered = [e["stateEnteredEventDetails"]["name"] for e in history
-               if e["type"].endswith("StateEntered")]
+    description, map_runs = described["execution"], described["mapRuns"]
+    entered = [row["state"] for row in described["timeline"]]
     # Only ingest's own functions count; the API's inference Lambda runs behind its queue.
     invocations = {f: n for f, n in invocations.items() if f.startswith(workflow_functions.prefix)}
     child_calls = sum(n for f, n in invocations.items() if f in workflow_functions.children)
     parent_calls = sum(n for f, n in invocations.items() if f in workflow_functions.parent)
     all_calls = sum(invocations.values())
     children = {
-        "executions": sum(run["executionCounts"]["total"] for run in map_runs),
-        "failed": sum(run["executionCounts"]["failed"] for run in map_runs),
+        "executions": sum(run["executions"]["total"] for run in map_runs),
+        "failed": sum(run["executions"]["failed"] for run in map_runs),
         "stateTransitions": child_calls,
         "lambdaInvocations": child_calls,
     }
