@@ -80,6 +80,7 @@ class EmbeddedStage:
     server_port: int | None = None
     endpoint_url: str | None = None
     _stack: ExitStack = field(default_factory=ExitStack, repr=False)
+    _group_sizes: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
 
     # lifecycle
 
@@ -197,14 +198,18 @@ class EmbeddedStage:
         """Images with a recorded outcome so far (from the per-group outcome objects)."""
         s3 = self.client("s3")
         work = self.settings.batch_work_bucket
-        try:
-            items = storage.get_json(s3, work, storage.manifest_key(batch_id))
-        except s3.exceptions.NoSuchKey:
-            return 0
-        listed = s3.list_objects_v2(Bucket=work, Prefix=storage.outcomes_prefix(batch_id))
-        done = {obj["Key"] for obj in listed.get("Contents", [])}
-        return sum(len(item["entries"]) for item in items
-                   if storage.outcomes_key(batch_id, item["group"]) in done)
+        sizes = self._group_sizes.get(batch_id)
+        if sizes is None:  # read the manifest once, not at every poll
+            try:
+                items = storage.get_json(s3, work, storage.manifest_key(batch_id))
+            except s3.exceptions.NoSuchKey:
+                return 0
+            sizes = self._group_sizes[batch_id] = {
+                storage.outcomes_key(batch_id, item["group"]): len(item["entries"])
+                for item in items}
+        pages = s3.get_paginator("list_objects_v2").paginate(
+            Bucket=work, Prefix=storage.outcomes_prefix(batch_id))
+        return sum(sizes.get(obj["Key"], 0) for page in pages for obj in page.get("Contents", []))
 
     def run_schedule(self, function: str) -> Any:
         """Invoke a scheduled function as EventBridge's timer would; returns its result."""
