@@ -22,9 +22,10 @@ def batch_images(s3: Any, settings: Settings, batch_id: str) -> tuple[list[dict[
         return storage.get_json(s3, work, storage.report_key(batch_id))["images"], True
     except s3.exceptions.NoSuchKey:
         pass
-    listed = s3.list_objects_v2(Bucket=work, Prefix=storage.outcomes_prefix(batch_id))
+    pages = s3.get_paginator("list_objects_v2").paginate(
+        Bucket=work, Prefix=storage.outcomes_prefix(batch_id))
     rows: list[dict[str, Any]] = []
-    for obj in listed.get("Contents", []):
+    for obj in (obj for page in pages for obj in page.get("Contents", [])):
         rows.extend(storage.get_json(s3, work, obj["Key"]))
     return rows, False
 
