@@ -121,6 +121,8 @@ class ZipEntry:
     crc: int
     flags: int
     rejected: str | None = None  # a reason found from the directory alone (limits)
+    # An image by its name, so in the batch's `total`; other files are only kept in dead-letter.
+    counted: bool = True
 
     def to_item(self) -> dict[str, Any]:
         return asdict(self)
@@ -132,8 +134,9 @@ class ZipEntry:
 
 @dataclass(frozen=True)
 class ArchiveListing:
-    images: list[ZipEntry]
-    skipped: list[dict[str, str]]  # {"path", "reason"} for entries that are not images
+    images: list[ZipEntry]  # counted in the batch's total
+    others: list[ZipEntry]  # files that are not images (videos, documents): kept, not counted
+    skipped: list[dict[str, str]]  # {"path", "reason"}: folders and hidden system files
 
 
 def safe_entry_path(name: str) -> str:
@@ -146,17 +149,22 @@ def safe_entry_path(name: str) -> str:
 
 
 def classify_entry(info: zipfile.ZipInfo) -> str | None:
-    """None for an image entry, else the reason the entry is skipped."""
+    """None for an image entry (by its name, as the web app counts), else why it is not one."""
     path = safe_entry_path(info.filename)
     if info.is_dir() or not path:
         return reasons.SKIPPED_DIRECTORY
     segments = path.split("/")
     if segments[0] == "__MACOSX" or any(s.startswith(".") for s in segments):
         return reasons.SKIPPED_HIDDEN
-    if reasons.is_image_name(path) or path.lower().endswith(reasons.VIDEO_EXTENSIONS):
-        # Videos are listed so that they get a recorded outcome, not silently skipped.
+    if reasons.is_image_name(path):
         return None
+    if path.lower().endswith(reasons.VIDEO_EXTENSIONS):
+        return reasons.VIDEO_FILE
     return reasons.SKIPPED_UNSUPPORTED_TYPE
+
+
+# Not images, but a user's files: kept in dead-letter (server-side copies), not counted.
+_KEPT_UNCOUNTED = (reasons.VIDEO_FILE, reasons.SKIPPED_UNSUPPORTED_TYPE)
 
 
 @dataclass(frozen=True)
@@ -181,28 +189,33 @@ def inspect_archive(reader: S3RangeReader, limits: EntryLimits) -> ArchiveListin
         raise BadArchive(f"Bad archive: {exc}") from None
     except (EOFError, struct.error, ValueError, OSError) as exc:
         raise BadArchive(f"Bad archive: unreadable central directory ({exc})") from None
-    images, skipped = [], []
+    images, others, skipped = [], [], []
     total = 0
     for info in infos:
-        skip_reason = classify_entry(info)
-        if skip_reason:
-            skipped.append({"path": info.filename, "reason": skip_reason})
-            continue
-        total += info.file_size
-        images.append(
-            ZipEntry(
-                name=info.filename,
-                path=safe_entry_path(info.filename),
-                header_offset=info.header_offset,
-                compressed_size=info.compress_size,
-                size=info.file_size,
-                method=info.compress_type,
-                crc=info.CRC,
-                flags=info.flag_bits,
-                rejected=_over_limit(info, total, limits),
-            )
-        )
-    return ArchiveListing(images=images, skipped=skipped)
+        not_an_image = classify_entry(info)
+        if not_an_image in _KEPT_UNCOUNTED:
+            others.append(_zip_entry(info, rejected=not_an_image, counted=False))
+        elif not_an_image:
+            skipped.append({"path": info.filename, "reason": not_an_image})
+        else:
+            total += info.file_size
+            images.append(_zip_entry(info, rejected=_over_limit(info, total, limits)))
+    return ArchiveListing(images=images, others=others, skipped=skipped)
+
+
+def _zip_entry(info: zipfile.ZipInfo, rejected: str | None, counted: bool = True) -> ZipEntry:
+    return ZipEntry(
+        name=info.filename,
+        path=safe_entry_path(info.filename),
+        header_offset=info.header_offset,
+        compressed_size=info.compress_size,
+        size=info.file_size,
+        method=info.compress_type,
+        crc=info.CRC,
+        flags=info.flag_bits,
+        rejected=rejected,
+        counted=counted,
+    )
 
 
 def _over_limit(info: zipfile.ZipInfo, running_total: int, limits: EntryLimits) -> str | None:
@@ -223,7 +236,9 @@ _LOCAL_HEADER_SIGNATURE = b"PK\x03\x04"
 def read_entry(reader: S3RangeReader | PrefetchedSpan, entry: ZipEntry, max_bytes: int) -> bytes:
     """The decompressed bytes of one entry, CRC-checked; EntryUnreadable with a reason if not."""
     if entry.rejected:
-        raise EntryUnreadable(entry.rejected, f"{entry.size} bytes from {entry.compressed_size}")
+        detail = (f"{entry.size} bytes from {entry.compressed_size}" if entry.counted
+                  else "not an image: kept in dead-letter, not ingested")
+        raise EntryUnreadable(entry.rejected, detail)
     if entry.flags & 0x1:
         raise EntryUnreadable(reasons.ENCRYPTED_ENTRY, "the entry is encrypted")
     if entry.method not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):

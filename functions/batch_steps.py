@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from functions import storage
+from functions import batch_record, reasons, storage
 from functions.archive import (
     EntryLimits,
     EntryUnreadable,
@@ -29,6 +29,7 @@ from functions.ingest_image import (
     Services,
     ingest_image,
     prepare_or_reject,
+    record_rejection,
 )
 from functions.manifest import manifest_items
 from functions.settings import Settings
@@ -54,6 +55,7 @@ def inspect_batch_archive(s3: Any, settings: Settings, batch_id: str, bucket: st
     return {
         "total": len(listing.images),
         "groups": len(items),
+        "notImages": len(listing.others),
         "skipped": len(listing.skipped),
         "archiveBytes": reader.size,
         "manifest": {"Bucket": work, "Key": storage.manifest_key(batch_id)},
@@ -122,17 +124,27 @@ def _read_entry(services: Services, reader: S3RangeReader | PrefetchedSpan, batc
 def _dead_letter_entry(services: Services, reader: S3RangeReader | PrefetchedSpan,
                        source: ImageSource,
                        entry: ZipEntry, unreadable: EntryUnreadable) -> Outcome:
-    """Keep an entry we cannot read as its stored bytes, copied server-side (bombs included)."""
+    """Keep an entry we cannot read as its stored bytes, copied server-side (bombs included);
+    an image entry also counts as an ImageError of the batch."""
     key = storage.rejected_key(unreadable.reason, source.batch_id, entry.path)
     start, length = entry_data_range(reader, entry)
     storage.copy_range(services.s3, source.bucket, source.key, start, length,
                        services.settings.dead_letter_bucket, key)
+    if not entry.counted:
+        return Outcome(entry.path, SKIPPED, unreadable.reason, detail=str(unreadable), keys=[key])
+    record_rejection(services.api, source.batch_id, entry.path, unreadable.reason,
+                     str(unreadable))
     return Outcome(entry.path, DEAD_LETTER, unreadable.reason, detail=str(unreadable),
                    keys=[key])
 
 
-def summarize_batch(s3: Any, settings: Settings, batch_id: str) -> dict[str, Any]:
-    """Collect every group's outcomes into the batch report; fail if any group is missing."""
+def summarize_batch(s3: Any, api: AnimlApiClient, settings: Settings, batch_id: str
+                    ) -> dict[str, Any]:
+    """Collect every group's outcomes into the batch report; fail if any group is missing.
+
+    Files that are not images are not in the batch's total, so the web app would never hear of
+    them: one batch error says how many there were and why.
+    """
     work = settings.batch_work_bucket
     items = storage.get_json(s3, work, storage.manifest_key(batch_id))
     skipped = storage.get_json(s3, work, storage.inspection_key(batch_id))["skipped"]
@@ -148,6 +160,10 @@ def summarize_batch(s3: Any, settings: Settings, batch_id: str) -> dict[str, Any
         raise IncompleteBatch(
             f"{lost} image(s) in {len(missing)} group(s) have no outcome (groups {missing[:10]})"
         )
+    not_images = Counter(i["reason"] for i in images if i["outcome"] == SKIPPED)
+    if not_images:
+        batch_record.record_batch_error(api, s3, settings, batch_id,
+                                        reasons.not_images_text(not_images))
     images.extend(
         {"path": s["path"], "outcome": SKIPPED, "reason": s["reason"], "id": None, "md": None}
         for s in skipped
@@ -156,35 +172,19 @@ def summarize_batch(s3: Any, settings: Settings, batch_id: str) -> dict[str, Any
         "batch": batch_id,
         "counts": dict(Counter(i["outcome"] for i in images)),
         "reasons": dict(Counter(i["reason"] for i in images if i["reason"])),
+        "warnings": dict(Counter(w for i in images for w in i.get("warnings") or [])),
         "images": images,
     }
     storage.put_json(s3, work, storage.report_key(batch_id), report)
     return {"counts": report["counts"], "reasons": report["reasons"],
+            "warnings": sum(report["warnings"].values()),
             "report": {"Bucket": work, "Key": storage.report_key(batch_id)}}
 
 
-TIMESTAMP_FIELDS = ("uploadComplete", "processingStart", "ingestionComplete", "processingEnd")
-
-
-def mark_batch(api: AnimlApiClient, batch_id: str, **fields: Any) -> dict[str, Any]:
-    """Copy status fields onto the batch record; a timestamp already set is kept, so a retried
-    or re-driven step converges on the first run's times."""
-    batch = api.get_batch(batch_id) or {}
-    wanted = {name: value for name, value in fields.items()
-              if name not in TIMESTAMP_FIELDS or not batch.get(name)}
-    if not wanted:
-        return batch
-    return api.update_batch(batch_id, **wanted)
-
-
-def mark_upload_complete(api: AnimlApiClient, batch_id: str, total: int, at: str
-                         ) -> dict[str, Any]:
+def mark_upload_complete(api: AnimlApiClient, s3: Any, settings: Settings, batch_id: str,
+                         total: int, at: str) -> dict[str, Any]:
     """uploadComplete and total; an empty batch is also processed and ended at that moment."""
     fields: dict[str, Any] = {"total": total, "uploadComplete": at}
     if total == 0:
         fields.update(processingStart=at, processingEnd=at)
-    return mark_batch(api, batch_id, **fields)
-
-
-def record_batch_error(api: AnimlApiClient, batch_id: str, error: str) -> dict[str, Any]:
-    return api.create_batch_error(batch_id, error)
+    return batch_record.mark_batch(api, s3, settings, batch_id, **fields)

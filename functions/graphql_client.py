@@ -1,13 +1,20 @@
 """The one client of the Animl GraphQL API.
 
-Every call is a POST of `{"query", "variables"}` with the `x-api-key` header. HTTP failures and
-GraphQL-level `errors` both raise; the key is never put in a message, a log line or a repr.
+Every call is a POST of `{"query", "variables"}` with the `x-api-key` header. Failures come in
+three kinds, because each asks for something different of the caller:
+- `AnimlApiUnavailable`: transport failure, timeout, 5xx or 429; worth retrying.
+- `AnimlApiRefused`: any other HTTP 4xx. A 400 means the service's schema refused our document or
+  variables: a defect in ingest, never retried; 401/403 mean the key is wrong.
+- `AnimlApiRejected`: HTTP 200 with `errors`: the service ran the operation and threw (an unknown
+  batch, "Image not found"); `code` holds the error's `extensions.code`.
+The key is never put in a message, a log line or a repr.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +23,7 @@ import requests
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
+NOT_FOUND = "NOT_FOUND"  # extensions.code of the service's NotFoundError
 
 
 class AnimlApiError(Exception):
@@ -26,8 +34,20 @@ class AnimlApiUnavailable(AnimlApiError):
     """Transport failure, timeout or a 5xx/429: worth retrying."""
 
 
+class AnimlApiRefused(AnimlApiError):
+    """An HTTP 4xx (not 429): the request itself is wrong (400) or not allowed (401/403)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class AnimlApiRejected(AnimlApiError):
-    """A 4xx reply or a GraphQL `errors` array: the request itself was refused."""
+    """HTTP 200 with a GraphQL `errors` array: the service threw while running the operation."""
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -39,6 +59,7 @@ class AnimlApiClient:
 
     def execute(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         """Run one operation and return its `data`; raise AnimlApiError on any failure."""
+        operation = operation_name(query)
         try:
             response = self.session.post(
                 self.url,
@@ -48,23 +69,25 @@ class AnimlApiClient:
             )
         except requests.RequestException as exc:
             # The exception text can hold the URL but never the key (it is only in a header).
-            raise AnimlApiUnavailable(f"Animl API unreachable: {type(exc).__name__}") from None
-        if response.status_code >= 500 or response.status_code == 429:
-            raise AnimlApiUnavailable(f"Animl API HTTP {response.status_code}")
-        if response.status_code >= 400:
-            raise AnimlApiRejected(
-                f"Animl API HTTP {response.status_code}: {_short(response.text)}"
-            )
+            raise AnimlApiUnavailable(
+                f"Animl API unreachable ({operation}): {type(exc).__name__}") from None
+        status = response.status_code
+        if status >= 500 or status == 429:
+            raise AnimlApiUnavailable(f"Animl API HTTP {status} ({operation})")
+        if status >= 400:
+            raise AnimlApiRefused(_refusal_message(operation, status, response), status)
         try:
             body = response.json()
         except ValueError:
-            raise AnimlApiUnavailable("Animl API replied with a body that is not JSON") from None
+            raise AnimlApiUnavailable(
+                f"Animl API replied to {operation} with a body that is not JSON") from None
         errors = body.get("errors")
         if errors:
-            raise AnimlApiRejected(_first_error_message(errors))
+            message, code = _first_error(errors)
+            raise AnimlApiRejected(message, code)
         return body.get("data") or {}
 
-    # The mutations ingest uses, with their documents kept beside them.
+    # The operations ingest sends, with their documents kept beside them.
 
     def create_image(self, md: dict[str, Any]) -> dict[str, Any]:
         data = self.execute(CREATE_IMAGE, {"input": {"md": md}})
@@ -78,22 +101,49 @@ class AnimlApiClient:
         data = self.execute(CREATE_BATCH_ERROR, {"input": {"batch": batch_id, "error": error}})
         return data["createBatchError"]
 
-    def create_image_error(self, image_id: str, batch_id: str, error: str) -> dict[str, Any]:
-        variables = {"input": {"image": image_id, "batch": batch_id, "error": error}}
+    def create_image_error(self, image: str, batch_id: str, error: str) -> dict[str, Any]:
+        variables = {"input": {"image": image, "batch": batch_id, "error": error}}
         return self.execute(CREATE_IMAGE_ERROR, variables)["createImageError"]
 
     def get_image(self, image_id: str) -> dict[str, Any] | None:
-        return self.execute(GET_IMAGE, {"input": {"imageId": image_id}}).get("image")
+        """The image record, or None: the service answers "Image not found" as an error."""
+        try:
+            return self.execute(GET_IMAGE, {"input": {"imageId": image_id}}).get("image")
+        except AnimlApiRejected as rejected:
+            if rejected.code == NOT_FOUND:
+                return None
+            raise
 
-    def get_batch(self, batch_id: str) -> dict[str, Any] | None:
-        return self.execute(GET_BATCH, {"id": batch_id}).get("batch")
+
+_OPERATION = re.compile(r"^\s*(?:query|mutation)\s+([_A-Za-z][_0-9A-Za-z]*)")
 
 
-def _first_error_message(errors: list[Any]) -> str:
+def operation_name(document: str) -> str:
+    """The document's operation name, for messages ("anonymous" when it has none)."""
+    match = _OPERATION.match(document)
+    return match.group(1) if match else "anonymous operation"
+
+
+def _refusal_message(operation: str, status: int, response: requests.Response) -> str:
+    try:
+        message, _ = _first_error(response.json().get("errors") or [response.text])
+    except (ValueError, AttributeError):
+        message = response.text
+    if status == 400:
+        why = "the service's schema refused the request: a defect in ingest, not retried"
+    elif status in (401, 403):
+        why = "check the API key"
+    else:
+        why = "refused"
+    return f"Animl API HTTP {status} for {operation} ({why}): {_short(message)}"
+
+
+def _first_error(errors: list[Any]) -> tuple[str, str | None]:
     first = errors[0]
     if isinstance(first, dict):
-        return str(first.get("message", first))
-    return str(first)
+        code = (first.get("extensions") or {}).get("code")
+        return str(first.get("message", first)), code
+    return str(first), None
 
 
 def _short(text: str, limit: int = 300) -> str:
@@ -126,16 +176,7 @@ mutation CreateImageError($input: CreateImageErrorInput!) {
 
 GET_IMAGE = """
 query Image($input: QueryImageInput!) {
-  image(input: $input) { _id projectId batchId path originalFileName hash }
-}"""
-
-GET_BATCH = """
-query Batch($id: String!) {
-  batch(_id: $id) {
-    _id projectId overrideSerial originalFile uploadedFile total created
-    uploadComplete processingStart ingestionComplete processingEnd
-    errors { _id batch error created }
-  }
+  image(input: $input) { _id projectId batchId path originalFileName }
 }"""
 
 

@@ -2,7 +2,7 @@
 
 bytes -> type check -> EXIF -> md5 -> renditions -> createImage -> serving copies or dead-letter.
 A bad image is an outcome, never an exception; only transient failures (S3, API unavailable) raise,
-so that the caller's Retry can run the whole unit again, which converges (see `_already_ours`).
+so that the caller's Retry can run the whole unit again, which converges (see `_saved_as_ours`).
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def record_image(data: bytes, source: ImageSource, prepared: Prepared, services:
         return _dead_letter_thrown(data, source, md, str(thrown), services)
     image_id = attempt["_id"]
     api_errors = [e["error"] for e in attempt.get("errors") or []]
-    if api_errors and not _already_ours(api_errors, md, image_id, services):
+    if api_errors and not _saved_as_ours(api_errors, md, image_id, services):
         reason = reasons.dead_letter_reason(api_errors)
         key = storage.dead_letter_key(reason, image_id, source.file_name)
         _put(services, services.settings.dead_letter_bucket, key, data, image_type.mime_type)
@@ -135,6 +135,9 @@ def record_image(data: bytes, source: ImageSource, prepared: Prepared, services:
                        warnings)
     if rendered is None:  # only reachable if the API accepted an undecodable image
         raise ValueError("no renditions for an image the API accepted")
+    # Errors that came with a saved image (a failed inference request) are warnings: the image
+    # still needs its serving copies, or the web app shows a record without pictures.
+    warnings += [reasons.api_warning(e) for e in api_errors if not reasons.is_duplicate(e)]
     keys = _store_serving_copies(data, image_type, image_id, rendered, services)
     return Outcome(path, INGESTED, None, image_id, md, None, keys, warnings)
 
@@ -177,11 +180,23 @@ def build_md(data: bytes, image_type: ImageType, source: ImageSource, rendered: 
 
 def _reject_before_api(data: bytes, source: ImageSource, reason: str, detail: str,
                       services: Services) -> Outcome:
-    """Dead-letter a file our own checks refused; the API never sees it."""
+    """Dead-letter a file our own checks refused, and count it as an ImageError of its batch."""
     path = source.path or source.file_name
     key = storage.rejected_key(reason, source.batch_id, path)
     _put(services, services.settings.dead_letter_bucket, key, data, "application/octet-stream")
+    record_rejection(services.api, source.batch_id, path, reason, detail)
     return Outcome(path, DEAD_LETTER, reason, None, None, detail, [key])
+
+
+def record_rejection(api: AnimlApiClient, batch_id: str | None, path: str, reason: str,
+                     detail: str) -> None:
+    """createImageError for a batch file that never reached createImage, so that the web app's
+    images + imageErrors add up to the batch's total. No image id exists, so `image` holds the
+    file's path in the batch. Single images have no batch to count them (and the schema
+    requires one)."""
+    if batch_id:
+        api.create_image_error(image=path, batch_id=batch_id,
+                               error=reasons.rejection_text(reason, detail))
 
 
 def _dead_letter_thrown(data: bytes, source: ImageSource, md: dict[str, Any], message: str,
@@ -193,10 +208,15 @@ def _dead_letter_thrown(data: bytes, source: ImageSource, md: dict[str, Any], me
     return Outcome(path, DEAD_LETTER, message, None, md, message, [key])
 
 
-def _already_ours(api_errors: list[str], md: dict[str, Any], image_id: str,
-                  services: Services) -> bool:
-    """A lone duplicate error for a record made from this very file is our own earlier try."""
-    if len(api_errors) != 1 or "E11000" not in api_errors[0]:
+def _saved_as_ours(api_errors: list[str], md: dict[str, Any], image_id: str,
+                   services: Services) -> bool:
+    """Whether createImage saved this very file although it answered errors.
+
+    It does when the errors came after the save (the inference request failed), or when the
+    save collided with our own earlier attempt (a retry: E11000). A validation error means
+    nothing was saved, so only other answers cost the `image` read that tells.
+    """
+    if any(e in reasons.VALIDATION_ERRORS or e in md["errors"] for e in api_errors):
         return False
     existing = services.api.get_image(image_id) or {}
     mine = (md["batchId"], md["Path"], md["FileName"])

@@ -1,4 +1,4 @@
-"""The batch manifest: image entries grouped into Map items of neighbouring entries."""
+"""The batch manifest: entries grouped into Map items of neighbouring entries."""
 
 from __future__ import annotations
 
@@ -29,8 +29,11 @@ def group_entries(entries: list[ZipEntry], max_entries: int, max_bytes: int
 
 def manifest_items(listing: ArchiveListing, max_entries: int, max_bytes: int
                    ) -> list[dict[str, Any]]:
-    """The JSON array the Distributed Map's ItemReader reads: one item per group."""
-    groups = group_entries(listing.images, max_entries, max_bytes)
+    """The JSON array the Distributed Map's ItemReader reads: one item per group.
+
+    Files that are not images go through the workers too, so that each is kept in dead-letter.
+    """
+    groups = group_entries([*listing.images, *listing.others], max_entries, max_bytes)
     return [
         {"group": index, "entries": [entry.to_item() for entry in group]}
         for index, group in enumerate(groups)

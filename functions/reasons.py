@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 # Dead-letter reasons named by the API contract.
 MULTIPLE_ERRORS = "MULTIPLE_ERRORS"
 DUPLICATE_IMAGE = "DUPLICATE_IMAGE"
@@ -29,9 +31,36 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".m4v", ".3gp", ".wmv")
 
 
+# What createImage's validation answers (then nothing was saved), besides our own md.errors.
+VALIDATION_ERRORS = frozenset({"Unknown Serial Number", "Unknown DateTimeOriginal",
+                               "Image Size Exceed 8 MB"})
+
+
+def is_duplicate(error: str) -> bool:
+    return "E11000" in error
+
+
+def api_warning(error: str) -> str:
+    """An error createImage answered for an image it saved (e.g. its inference request)."""
+    return f"saved, but the API reported: {error}"
+
+
+def rejection_text(reason: str, detail: str) -> str:
+    """The ImageError text for a file refused before createImage."""
+    return f"{reason}: {detail}" if detail else reason
+
+
+def not_images_text(counts: Mapping[str, int]) -> str:
+    """The batch error for files that are not images: how many, and why."""
+    how_many = sum(counts.values())
+    why = ", ".join(f"{n} {reason}" for reason, n in sorted(counts.items()))
+    return (f"{how_many} file(s) in the archive are not images and were not ingested ({why}); "
+            "they are kept in the dead-letter bucket")
+
+
 def dead_letter_reason(errors: list[str]) -> str:
     """The dead-letter folder for the errors the API returned, as the contract names them."""
-    if any("E11000" in e for e in errors):
+    if any(is_duplicate(e) for e in errors):
         return DUPLICATE_IMAGE
     if any("corrupt" in e.lower() for e in errors):
         return CORRUPTED_IMAGE_FILE

@@ -37,6 +37,8 @@ class Settings:
     inference_batch_size: int = 10
     inference_idle_polls: int = 10  # consecutive idle polls before teardown (the old alarm)
     inference_max_wait_seconds: int = 24 * 3600
+    # Dead-lettered inference messages wait this long for an operator's redriveBatch (SQS's max).
+    inference_dlq_retention_seconds: int = 14 * 24 * 3600
     sweep_max_age_seconds: int = 24 * 3600
 
     @property
@@ -98,6 +100,11 @@ class Settings:
     @property
     def inference_function_name(self) -> str:
         return f"animl-api-{self.stage}-batchinference"
+
+    @property
+    def ingest_delete_function_name(self) -> str:
+        """The Lambda the API's stopBatch invokes (its role may invoke only this name)."""
+        return f"IngestDelete-{self.stage}"
 
     def state_machine_arn(self, account_id: str) -> str:
         return f"arn:aws:states:{self.region}:{account_id}:stateMachine:{self.state_machine_name}"

@@ -43,6 +43,10 @@ def report_key(batch_id: str) -> str:
     return f"batches/{batch_id}/report.json"
 
 
+def batch_record_key(batch_id: str) -> str:
+    return f"batches/{batch_id}/batch-record.json"
+
+
 MAX_COPY_PART = 5 * 1024**3  # S3's largest part
 
 
