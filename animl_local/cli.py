@@ -249,14 +249,14 @@ def command_serve(args: argparse.Namespace) -> int:
     """The embedded stage behind a moto server until interrupted; reports failed executions
     to the status-change handler as EventBridge would."""
     from animl_local.engine import ACCOUNT_ID, EmbeddedStage
-    from animl_local.standin_api import InferenceAutomation, StandinApi
+    from animl_local.standin_api import StandinApi, StandinAws
     from functions import operations
 
     settings = local_settings()
     api_key = secrets.token_urlsafe(24)
-    automation = InferenceAutomation(settings.stage, settings.region, ACCOUNT_ID)
+    aws = StandinAws(settings.stage, settings.region, ACCOUNT_ID)
     with tempfile.TemporaryDirectory(prefix="animl-serve-") as scratch, \
-            StandinApi(Path(scratch) / "api.sqlite3", api_key, automation=automation) as api, \
+            StandinApi(Path(scratch) / "api.sqlite3", api_key, aws=aws) as api, \
             EmbeddedStage(settings, api.url, api_key, server_port=args.port) as stage:
         print(f"stage {settings.stage} served: AWS_ENDPOINT_URL={stage.endpoint_url} "
               f"AWS_DEFAULT_REGION={settings.region} (stand-in API {api.url}); Ctrl-C stops it",
@@ -335,16 +335,16 @@ def run_batch(archive: Path, original_name: str, out: Path | None, serial: str |
     from animl_local import report
     from animl_local.engine import ACCOUNT_ID, EmbeddedStage
     from animl_local.html_report import write_html_report
-    from animl_local.standin_api import InferenceAutomation, StandinApi
+    from animl_local.standin_api import StandinApi, StandinAws
     from functions import operations
     from functions.graphql_client import AnimlApiClient
 
     api_key = secrets.token_urlsafe(24)
     db_path = scratch / "animl-api.sqlite3"
     settings = settings or local_settings()
-    automation = InferenceAutomation(settings.stage, settings.region, ACCOUNT_ID)
+    aws = StandinAws(settings.stage, settings.region, ACCOUNT_ID)
     started = time.monotonic()
-    with StandinApi(db_path, api_key, automation=automation) as api:
+    with StandinApi(db_path, api_key, aws=aws) as api:
         client = AnimlApiClient(api.url, api_key)
         batch_id = create_upload(client, original_name, serial)
         out = out or Path("animl-out") / batch_id

@@ -3,12 +3,15 @@
 Chalice deploys the Lambdas, the S3 notification and the EventBridge rules; this module adds what
 Chalice knows nothing of: the stage's buckets and parameters (created when missing), and the
 IngestBatch state machine with its role, its `${...}` placeholders filled from the ARNs Chalice
-recorded in `.chalice/deployed/<stage>.json`. Running it again updates in place. The API URL and
-key belong to the API: they are read and checked, never created.
+recorded in `.chalice/deployed/<stage>.json`, and `IngestDelete-<stage>`, a copy of Chalice's
+`ingest_delete` under the one name the API's stopBatch may invoke. Running it again updates in
+place. The API URL and key belong to the API: they are read and checked, never created.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import subprocess
@@ -19,6 +22,11 @@ from typing import Any
 from animl_local.aws_stage import Stage
 from functions.settings import APP_NAME
 from functions.state_machine import render_definition
+
+# The Chalice function the API's stopBatch reaches through its IngestDelete-<stage> copy.
+INGEST_DELETE = "ingest_delete"
+# What the copy takes over from the function Chalice deployed (besides the code).
+COPIED_CONFIGURATION = ("Handler", "Runtime", "Role", "Timeout", "MemorySize")
 
 
 class DeployError(Exception):
@@ -46,19 +54,24 @@ def deploy(stage: Stage, run_chalice: bool = True, tuning: dict[str, Any] | None
     if run_chalice:
         chalice(stage, "deploy")
     arns = deployed_function_arns(stage)
+    ingest_delete = ensure_ingest_delete_function(stage, arns[INGEST_DELETE])
     role_arn = ensure_state_machine_role(stage, arns)
     machine_arn = ensure_state_machine(stage, arns, role_arn, tuning)
     return {"stage": stage.settings.stage, "bucketsCreated": created_buckets,
-            "functions": sorted(arns), "stateMachineArn": machine_arn}
+            "functions": sorted(arns), "ingestDelete": ingest_delete,
+            "stateMachineArn": machine_arn}
 
 
 def teardown(stage: Stage, run_chalice: bool = True) -> None:
-    """Remove a stage: state machine, its role, the Chalice app, buckets and our parameters."""
+    """Remove a stage: state machine, its role, the IngestDelete copy, the Chalice app, buckets
+    and our parameters."""
     sfn = stage.client("stepfunctions")
     machine = _state_machine_arn(stage)
     if machine:
         sfn.delete_state_machine(stateMachineArn=machine)
     _delete_role(stage)
+    # Before Chalice's delete: the copy runs under the role Chalice made for ingest_delete.
+    _delete_ingest_delete_function(stage)
     if run_chalice:
         chalice(stage, "delete")
     for bucket in stage.settings.buckets:
@@ -133,6 +146,92 @@ def deployed_function_arns(stage: Stage) -> dict[str, str]:
     resources = json.loads(path.read_text())["resources"]
     return {r["name"]: r["lambda_arn"] for r in resources
             if r["resource_type"] == "lambda_function"}
+
+
+def ensure_ingest_delete_function(stage: Stage, source_arn: str) -> str:
+    """Create or update `IngestDelete-<stage>` as a copy of what Chalice deployed at `source_arn`.
+
+    The API's stopBatch invokes exactly `IngestDelete-<stage>` (its role may invoke only that
+    name), while Chalice names its functions `animl-ingest-<stage>-<function>` and cannot name
+    one otherwise. So each deploy gives that name the same code package, handler, runtime, role,
+    environment, timeout and memory as Chalice's `ingest_delete`. Returns the copy's name.
+    """
+    lam = stage.client("lambda")
+    source = lam.get_function_configuration(FunctionName=source_arn)
+    code = deployed_package(stage, source["CodeSha256"]).read_bytes()
+    name = stage.settings.ingest_delete_function_name
+    configuration = copied_configuration(source)
+    if _function_exists(lam, name):
+        _update_function(lam, name, code, configuration, source.get("Architectures"))
+    else:
+        lam.create_function(FunctionName=name, Code={"ZipFile": code}, **configuration,
+                            **_architectures(source.get("Architectures")))
+        # Ready when deploy returns: a stopBatch right after must not meet a pending function.
+        lam.get_waiter("function_active_v2").wait(FunctionName=name)
+    return name
+
+
+def deployed_package(stage: Stage, code_sha256: str) -> Path:
+    """The zip in `.chalice/deployments/` whose SHA-256 is the deployed function's.
+
+    Chalice names packages by a hash of requirements and sources and reuses an existing one, so
+    the newest file is not always the one deployed (a revert reuses an older zip): the
+    function's own CodeSha256 says which it is. Newest first, as that is usually the one.
+    """
+    folder = stage.project_dir / ".chalice" / "deployments"
+    candidates = sorted(folder.glob("*.zip"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for path in candidates:
+        if _lambda_code_sha256(path) == code_sha256:
+            return path
+    raise DeployError(f"no package in {folder} matches the code Chalice deployed as "
+                      f"{INGEST_DELETE} (CodeSha256 {code_sha256})")
+
+
+def copied_configuration(source: dict[str, Any]) -> dict[str, Any]:
+    """The settings of `source` (a get_function_configuration answer) a copy must share."""
+    variables = source.get("Environment", {}).get("Variables", {})
+    return {**{key: source[key] for key in COPIED_CONFIGURATION},
+            "Environment": {"Variables": variables}}
+
+
+def _lambda_code_sha256(path: Path) -> str:
+    # Lambda's CodeSha256: base64 of the zip's SHA-256 digest.
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1024 * 1024), b""):
+            digest.update(chunk)
+    return base64.b64encode(digest.digest()).decode()
+
+
+def _architectures(architectures: list[str] | None) -> dict[str, Any]:
+    # The package's compiled wheels (Pillow) are built for the source function's architecture.
+    return {"Architectures": architectures} if architectures else {}
+
+
+def _function_exists(lam: Any, name: str) -> bool:
+    try:
+        lam.get_function_configuration(FunctionName=name)
+    except lam.exceptions.ResourceNotFoundException:
+        return False
+    return True
+
+
+def _update_function(lam: Any, name: str, code: bytes, configuration: dict[str, Any],
+                     architectures: list[str] | None) -> None:
+    # Lambda refuses a change while the previous one is in progress, hence a wait after each.
+    updated = lam.get_waiter("function_updated_v2")
+    lam.update_function_code(FunctionName=name, ZipFile=code, **_architectures(architectures))
+    updated.wait(FunctionName=name)
+    lam.update_function_configuration(FunctionName=name, **configuration)
+    updated.wait(FunctionName=name)
+
+
+def _delete_ingest_delete_function(stage: Stage) -> None:
+    lam = stage.client("lambda")
+    try:
+        lam.delete_function(FunctionName=stage.settings.ingest_delete_function_name)
+    except lam.exceptions.ResourceNotFoundException:
+        pass
 
 
 def state_machine_policy(stage: Stage, function_arns: dict[str, str]) -> dict[str, Any]:

@@ -87,8 +87,8 @@ def function_statements(s: Settings) -> dict[str, list[dict[str, Any]]]:
         "provision_inference": [inference_queues, _mappings()],
         "check_inference": [_queues(s, "GetQueueUrl", "GetQueueAttributes")],
         "teardown_inference": [inference_queues, _mappings(), *_api(s)],
-        "stop_batch": [inference_queues, _mappings(), *_api(s),
-                       _executions(s, "DescribeExecution", "StopExecution"), WHO_AM_I],
+        "ingest_delete": [inference_queues, _mappings(), *_api(s),
+                          _executions(s, "DescribeExecution", "StopExecution"), WHO_AM_I],
         "sweep_inference_resources": [
             inference_queues, {"Effect": "Allow", "Action": "sqs:ListQueues", "Resource": "*"},
             _mappings(), *_api(s), _executions(s, "DescribeExecution"), WHO_AM_I],

@@ -19,7 +19,7 @@ from typing import Any
 import boto3
 from chalice import Blueprint
 
-from functions import batch_steps, execution_events, inference, lifecycle, uploads
+from functions import batch_record, batch_steps, execution_events, inference, lifecycle, uploads
 from functions.graphql_client import AnimlApiClient, client_for_stage
 from functions.ingest_image import Services
 from functions.settings import Settings
@@ -103,10 +103,13 @@ def inspect_archive(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @blueprint.lambda_function(name="update_batch_status")
 def update_batch_status(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """`{"batchId", "field", "at"[, "total"]}`: stamp one status field on the batch record."""
-    api = _context().api()
+    ctx = _context()
+    api, s3 = ctx.api(), ctx.client("s3")
     if event["field"] == "uploadComplete":
-        return batch_steps.mark_upload_complete(api, event["batchId"], event["total"], event["at"])
-    return batch_steps.mark_batch(api, event["batchId"], **{event["field"]: event["at"]})
+        return batch_steps.mark_upload_complete(api, s3, ctx.settings, event["batchId"],
+                                                event["total"], event["at"])
+    return batch_record.mark_batch(api, s3, ctx.settings, event["batchId"],
+                                   **{event["field"]: event["at"]})
 
 
 @blueprint.lambda_function(name="ingest_image_group")
@@ -122,14 +125,17 @@ def ingest_image_group(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @blueprint.lambda_function(name="summarize_batch")
 def summarize_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     ctx = _context()
-    return batch_steps.summarize_batch(ctx.client("s3"), ctx.settings, event["batchId"])
+    return batch_steps.summarize_batch(ctx.client("s3"), ctx.api(), ctx.settings,
+                                       event["batchId"])
 
 
 @blueprint.lambda_function(name="record_batch_error")
 def record_batch_error(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """From the Catch of a deterministic failure: `{"batchId", "error": {"Error", "Cause"}}`."""
     message = execution_events.cause_message(event["error"].get("Cause"))
-    return batch_steps.record_batch_error(_context().api(), event["batchId"], message)
+    ctx = _context()
+    return batch_record.record_batch_error(ctx.api(), ctx.client("s3"), ctx.settings,
+                                           event["batchId"], message)
 
 
 @blueprint.lambda_function(name="provision_inference")
@@ -152,18 +158,24 @@ def teardown_inference(event: dict[str, Any], context: Any) -> dict[str, Any]:
     ctx = _context()
     check = event.get("check") or {}
     if check.get("timedOut"):
-        batch_steps.record_batch_error(ctx.api(), event["batchId"],
-                                       inference.timeout_message(check, ctx.settings))
+        batch_record.record_batch_error(ctx.api(), ctx.client("s3"), ctx.settings,
+                                        event["batchId"],
+                                        inference.timeout_message(check, ctx.settings))
     return inference.teardown_inference(ctx.inference_clients(), ctx.settings, event["batchId"])
 
 
-@blueprint.lambda_function(name="stop_batch")
-def stop_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """What the API's stopBatch sends, `{"batch": id}`: stop, tear down, set processingEnd."""
+@blueprint.lambda_function(name="ingest_delete")
+def ingest_delete(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """What the API's stopBatch sends, `{"batch": id}`: stop, tear down, set processingEnd.
+
+    The API invokes it as `IngestDelete-<stage>` (Settings.ingest_delete_function_name), a name
+    Chalice cannot give: `animl-ingest deploy` publishes this function's package under it.
+    """
     ctx = _context()
     account = ctx.client("sts").get_caller_identity()["Account"]
     return lifecycle.stop_batch(ctx.client("stepfunctions"), ctx.inference_clients(), ctx.api(),
-                                ctx.settings, account, event["batch"], datetime.now(UTC))
+                                ctx.client("s3"), ctx.settings, account, event["batch"],
+                                datetime.now(UTC))
 
 
 @blueprint.schedule("rate(1 hour)", name="sweep_inference_resources")
@@ -172,7 +184,7 @@ def sweep_inference_resources(event: Any) -> dict[str, Any]:
     ctx = _context()
     account = ctx.client("sts").get_caller_identity()["Account"]
     swept = lifecycle.sweep(ctx.client("stepfunctions"), ctx.inference_clients(), ctx.api(),
-                            ctx.settings, account, datetime.now(UTC))
+                            ctx.client("s3"), ctx.settings, account, datetime.now(UTC))
     return {"swept": swept}
 
 
@@ -192,10 +204,10 @@ def on_execution_status_change(event: Any) -> None:
         ctx.settings.state_machine_name
     ):
         return
-    api = ctx.api()
+    s3 = ctx.client("s3")
     batch_id = execution_events.batch_id_of(raw)
-    batch = (api.get_batch(batch_id) if batch_id else None) or {}
-    found = execution_events.batch_error_for(raw, batch_ended=bool(batch.get("processingEnd")))
+    record = batch_record.read_batch_record(s3, ctx.settings, batch_id) if batch_id else {}
+    found = execution_events.batch_error_for(raw, batch_ended=batch_record.batch_ended(record))
     if found:
         batch_id, message = found
-        batch_steps.record_batch_error(api, batch_id, message)
+        batch_record.record_batch_error(ctx.api(), s3, ctx.settings, batch_id, message)

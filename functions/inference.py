@@ -28,7 +28,10 @@ class Clients:
 
 def provision_inference(clients: Clients, settings: Settings, batch_id: str) -> dict[str, Any]:
     """Create (or find) the batch's queue, dead-letter queue and event source mapping."""
-    dlq_url = clients.sqs.create_queue(QueueName=settings.inference_dlq_name(batch_id))["QueueUrl"]
+    dlq_url = clients.sqs.create_queue(
+        QueueName=settings.inference_dlq_name(batch_id),
+        Attributes={"MessageRetentionPeriod": str(settings.inference_dlq_retention_seconds)},
+    )["QueueUrl"]
     dlq_arn = _queue_arn(clients.sqs, dlq_url)
     redrive = {"deadLetterTargetArn": dlq_arn,
                "maxReceiveCount": str(settings.inference_max_receives)}
@@ -99,6 +102,21 @@ def teardown_inference(clients: Clients, settings: Settings, batch_id: str) -> d
         except clients.sqs.exceptions.QueueDoesNotExist:
             pass
     return {"mappings": deleted_mappings, "queues": deleted_queues}
+
+
+def may_release(clients: Clients, settings: Settings, batch_id: str, created: datetime,
+                now: datetime) -> bool:
+    """Whether the batch's queues may go: both empty, or past the DLQ's retention period (by
+    then SQS itself has dropped what an operator could have re-driven)."""
+    queues = _existing_queues(clients.sqs, settings, batch_id)
+    if all(_depth(clients.sqs, url) == 0 for url in queues.values()):
+        return True
+    retention = settings.inference_dlq_retention_seconds
+    if "dlq" in queues:
+        attributes = clients.sqs.get_queue_attributes(
+            QueueUrl=queues["dlq"], AttributeNames=["MessageRetentionPeriod"])["Attributes"]
+        retention = int(attributes.get("MessageRetentionPeriod", retention))
+    return (now - created).total_seconds() >= retention
 
 
 def batches_with_resources(clients: Clients, settings: Settings) -> dict[str, datetime]:

@@ -6,7 +6,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from functions import inference
+from functions import batch_record, inference
 from functions.execution_events import STOPPED_ON_REQUEST
 from functions.graphql_client import AnimlApiClient
 from functions.settings import Settings
@@ -24,12 +24,12 @@ def execution_status(sfn: Any, arn: str) -> str | None:
         return None
 
 
-def stop_batch(sfn: Any, clients: inference.Clients, api: AnimlApiClient, settings: Settings,
-               account: str, batch_id: str, now: datetime) -> dict[str, Any]:
+def stop_batch(sfn: Any, clients: inference.Clients, api: AnimlApiClient, s3: Any,
+               settings: Settings, account: str, batch_id: str, now: datetime) -> dict[str, Any]:
     """Stop the batch's execution if it runs, release its resources, set processingEnd."""
     arn = settings.execution_arn(account, batch_id)
     # processingEnd first: the abort's status-change event then reads as the requested end.
-    api.update_batch(batch_id, processingEnd=now.isoformat())
+    batch_record.mark_batch(api, s3, settings, batch_id, processingEnd=now.isoformat())
     stopped = execution_status(sfn, arn) == "RUNNING"
     if stopped:
         sfn.stop_execution(executionArn=arn, error=STOPPED_ON_REQUEST, cause=STOP_CAUSE)
@@ -37,9 +37,14 @@ def stop_batch(sfn: Any, clients: inference.Clients, api: AnimlApiClient, settin
     return {"batch": batch_id, "executionStopped": stopped, "released": released}
 
 
-def sweep(sfn: Any, clients: inference.Clients, api: AnimlApiClient, settings: Settings,
-          account: str, now: datetime) -> list[str]:
-    """Release resources older than the sweep age whose batch has no running execution."""
+def sweep(sfn: Any, clients: inference.Clients, api: AnimlApiClient, s3: Any,
+          settings: Settings, account: str, now: datetime) -> list[str]:
+    """Release resources older than the sweep age whose batch has no running execution.
+
+    Messages in a batch's queues are never destroyed while an operator could still re-drive
+    them (redriveBatch): resources go only when both queues are empty, or once the dead-letter
+    queue's retention period has passed since the queues were made.
+    """
     too_old = now - timedelta(seconds=settings.sweep_max_age_seconds)
     swept = []
     for batch_id, created in sorted(inference.batches_with_resources(clients, settings).items()):
@@ -47,9 +52,11 @@ def sweep(sfn: Any, clients: inference.Clients, api: AnimlApiClient, settings: S
             continue
         if execution_status(sfn, settings.execution_arn(account, batch_id)) == "RUNNING":
             continue
+        if not inference.may_release(clients, settings, batch_id, created, now):
+            continue
         inference.teardown_inference(clients, settings, batch_id)
         try:
-            api.update_batch(batch_id, processingEnd=now.isoformat())
+            batch_record.mark_batch(api, s3, settings, batch_id, processingEnd=now.isoformat())
         except Exception as exc:  # noqa: BLE001 - the resources are released either way
             logger.warning("swept %s but could not set processingEnd: %s", batch_id, exc)
         swept.append(batch_id)

@@ -10,7 +10,7 @@ import json
 import logging
 from typing import Any
 
-from functions import storage
+from functions import batch_record, storage
 from functions.ingest_image import DEAD_LETTER, INGESTED, ImageSource, Services, ingest_image
 from functions.settings import Settings
 
@@ -73,9 +73,10 @@ def timeline(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def describe_batch(sfn: Any, api: Any, settings: Settings, account: str, batch_id: str
+def describe_batch(sfn: Any, s3: Any, settings: Settings, account: str, batch_id: str
                    ) -> dict[str, Any]:
-    """The batch's latest execution, its failed state, its map runs and the batch record."""
+    """The batch's latest execution, its failed state, its map runs, and what ingest has set
+    on the batch (its own record: the API offers no read of a batch)."""
     runs = batch_executions(sfn, settings.state_machine_arn(account), batch_id)
     arn = runs[-1]["executionArn"] if runs else settings.execution_arn(account, batch_id)
     description = sfn.describe_execution(executionArn=arn)
@@ -91,7 +92,7 @@ def describe_batch(sfn: Any, api: Any, settings: Settings, account: str, batch_i
         "mapRuns": [{"mapRunArn": m["mapRunArn"], "status": m["status"],
                      "items": m["itemCounts"], "executions": m["executionCounts"]}
                     for m in map_runs(sfn, arn)],
-        "batch": api.get_batch(batch_id),
+        "batch": batch_record.read_batch_record(s3, settings, batch_id),
     }
 
 

@@ -14,7 +14,7 @@ from moto import mock_aws
 
 from animl_local.engine import ACCOUNT_ID, EmbeddedStage
 from animl_local.samples import sample_jpeg
-from animl_local.standin_api import InferenceAutomation, StandinApi
+from animl_local.standin_api import StandinAws, StandinApi
 from functions.graphql_client import AnimlApiClient
 from functions.ingest_image import Services
 from functions.settings import Settings
@@ -43,8 +43,8 @@ TEST_SETTINGS = Settings(stage="test", region=REGION, inference_idle_polls=2,
 
 @pytest.fixture
 def standin_api(tmp_path: Path) -> Iterator[StandinApi]:
-    automation = InferenceAutomation(TEST_SETTINGS.stage, REGION, ACCOUNT_ID)
-    with StandinApi(tmp_path / "api.sqlite3", API_KEY, automation=automation) as api:
+    aws = StandinAws(TEST_SETTINGS.stage, REGION, ACCOUNT_ID)
+    with StandinApi(tmp_path / "api.sqlite3", API_KEY, aws=aws) as api:
         yield api
 
 

@@ -1,5 +1,5 @@
 """A stand-in for the Animl GraphQL API: real HTTP, real GraphQL, SQLite storage."""
 
-from animl_local.standin_api.server import Fault, InferenceAutomation, StandinApi
+from animl_local.standin_api.server import Fault, StandinApi, StandinAws
 
-__all__ = ["Fault", "InferenceAutomation", "StandinApi"]
+__all__ = ["Fault", "StandinApi", "StandinAws"]

@@ -10,14 +10,26 @@ import os
 import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from graphql import GraphQLError, build_schema, graphql_sync
+from graphql import (
+    GraphQLError,
+    StringValueNode,
+    ValueNode,
+    build_schema,
+    execute_sync,
+    get_operation_ast,
+    get_variable_values,
+    parse,
+    validate,
+    value_from_ast_untyped,
+)
 
 from animl_local.standin_api.store import ApiError, Store
+from functions.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -28,41 +40,46 @@ MAX_BODY_BYTES = 10 * 1024 * 1024
 class Resolvers:
     """Root values for graphql-core: one method per query or mutation field."""
 
-    def __init__(self, store: Store, automation: InferenceAutomation | None) -> None:
+    def __init__(self, store: Store, aws: StandinAws | None) -> None:
         self.store = store
-        self.automation = automation
-
-    def batch(self, info: Any, _id: str) -> Any:
-        return self.store.batch(_id)
-
-    def batches(self, info: Any) -> Any:
-        return self.store.batches()
+        self.aws = aws
 
     def image(self, info: Any, input: dict[str, Any]) -> Any:
-        return self.store.image(input["imageId"])
-
-    def images(self, info: Any, batchId: str | None = None) -> Any:  # noqa: N803
-        return self.store.images(batchId)
-
-    def imageErrors(self, info: Any, batch: str | None = None) -> Any:  # noqa: N802
-        return self.store.image_errors(batch)
+        return self.store.image_or_not_found(input["imageId"])
 
     def createUpload(self, info: Any, input: dict[str, Any]) -> Any:  # noqa: N802
-        return self.store.create_upload(
-            input["originalFile"], input.get("projectId"), input.get("overrideSerial")
-        )
+        batch = self.store.create_batch(input["originalFile"])
+        reply = {"batch": batch["_id"], "user": batch["user"]}
+        if self.aws:
+            reply.update(self.aws.create_upload(batch["_id"], input.get("partCount")))
+        return reply
+
+    def closeUpload(self, info: Any, input: dict[str, Any]) -> Any:  # noqa: N802
+        if self.aws:
+            self.aws.close_upload(input["batchId"], input["multipartUploadId"], input["parts"])
+        return {"isOk": True}
 
     def createImage(self, info: Any, input: dict[str, Any]) -> Any:  # noqa: N802
-        attempt = self.store.create_image(input["md"])
-        if attempt.pop("saved") and attempt.get("batch") and self.automation:
-            self.automation.image_saved(self.store.image(attempt["_id"]))
-        return {"imageAttempt": attempt}
+        on_saved = self.aws.image_saved if self.aws else None
+        return {"imageAttempt": self.store.create_image(input["md"], on_saved)}
 
     def createInternalLabels(self, info: Any, input: dict[str, Any]) -> Any:  # noqa: N802
-        return self.store.create_internal_labels(input["labels"])
+        return self.store.create_internal_labels(input["imageId"], input["labels"])
 
     def updateBatch(self, info: Any, input: dict[str, Any]) -> Any:  # noqa: N802
         return {"batch": self.store.update_batch(input)}
+
+    def stopBatch(self, info: Any, input: dict[str, Any]) -> Any:  # noqa: N802
+        batch = self.store.stop_batch(input["batch"])
+        if self.aws:
+            self.aws.invoke_ingest_delete(batch["_id"])
+        return {"isOk": True}
+
+    def redriveBatch(self, info: Any, input: dict[str, Any]) -> Any:  # noqa: N802
+        batch = self.store.batch_for_redrive(input.get("batch") or "")
+        if self.aws:
+            self.aws.redrive_inference(batch["_id"])
+        return {"isOk": True}
 
     def createBatchError(self, info: Any, input: dict[str, Any]) -> Any:  # noqa: N802
         return self.store.create_batch_error(input["batch"], input["error"])
@@ -70,54 +87,169 @@ class Resolvers:
     def createImageError(self, info: Any, input: dict[str, Any]) -> Any:  # noqa: N802
         return self.store.create_image_error(input["image"], input["batch"], input["error"])
 
-    def registerCamera(self, info: Any, input: dict[str, Any]) -> Any:  # noqa: N802
-        return self.store.register_camera(input["cameraId"], input["projectId"])
+
+def _date_value(value: Any) -> str:
+    # The service's Date takes ISO strings only (it parses them with luxon's fromISO).
+    if not isinstance(value, str):
+        raise TypeError(f"Expected string, got {type(value).__name__}")
+    return value
 
 
-def execute(resolvers: Resolvers, body: dict[str, Any]) -> dict[str, Any]:
-    result = graphql_sync(
-        SCHEMA, body.get("query") or "", root_value=resolvers,
-        variable_values=body.get("variables"), operation_name=body.get("operationName"),
-    )
+def _date_literal(node: ValueNode, *_: Any) -> str:
+    if not isinstance(node, StringValueNode):
+        raise TypeError(f"Expected string, got {node.kind}")
+    return node.value
+
+
+def _json_object_value(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise TypeError(f"JSONObject cannot represent non-object value: {value!r}"[:200])
+    return value
+
+
+def _json_object_literal(node: ValueNode, *_: Any) -> dict[str, Any]:
+    return _json_object_value(value_from_ast_untyped(node))
+
+
+# The scalars coerce their input as the service's do (graphql-core 3.3's coercion hooks).
+for _name, _value, _literal in (("Date", _date_value, _date_literal),
+                                ("JSONObject", _json_object_value, _json_object_literal)):
+    _scalar = SCHEMA.type_map[_name]
+    _scalar.coerce_input_value = _value  # type: ignore[attr-defined]
+    _scalar.coerce_input_literal = _literal  # type: ignore[attr-defined]
+
+
+def execute(resolvers: Resolvers, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, reply) as Apollo Server 4 answers: a document that does not parse or
+    validate, or variables that do not coerce, get HTTP 400; errors thrown while running the
+    operation get HTTP 200 with `errors`."""
+    query = body.get("query")
+    if not isinstance(query, str) or not query.strip():
+        return 400, _errors("GraphQL operations must contain a non-empty `query`.",
+                            "BAD_REQUEST")
+    try:
+        document = parse(query)
+    except GraphQLError as error:
+        return 400, _errors(error.message, "GRAPHQL_PARSE_FAILED")
+    invalid = validate(SCHEMA, document)
+    if invalid:
+        return 400, {"errors": [{**e.formatted, "extensions": {
+            "code": "GRAPHQL_VALIDATION_FAILED"}} for e in invalid]}
+    variables = body.get("variables") or {}
+    operation = get_operation_ast(document, body.get("operationName"))
+    if operation is None:
+        return 400, _errors("Could not determine which operation to run.", "BAD_REQUEST")
+    coerced = get_variable_values(SCHEMA, operation.variable_definitions or [], variables)
+    if isinstance(coerced, list):
+        return 400, {"errors": [{**e.formatted, "extensions": {"code": "BAD_USER_INPUT"}}
+                                for e in coerced]}
+    result = execute_sync(SCHEMA, document, root_value=resolvers, variable_values=variables,
+                          operation_name=body.get("operationName"))
     reply: dict[str, Any] = {"data": result.data}
     if result.errors:
         reply["errors"] = [_error_json(e) for e in result.errors]
-    return reply
+    return 200, reply
+
+
+def _errors(message: str, code: str) -> dict[str, Any]:
+    return {"errors": [{"message": message, "extensions": {"code": code}}]}
 
 
 def _error_json(error: GraphQLError) -> dict[str, Any]:
     original = error.original_error
     if original is not None and not isinstance(original, ApiError):
         logger.exception("resolver failed", exc_info=original)
-    return error.formatted
+    formatted = error.formatted
+    formatted.setdefault("extensions", {"code": "INTERNAL_SERVER_ERROR"})
+    return formatted
 
 
-@dataclass(frozen=True)
-class InferenceAutomation:
-    """The service's automation rule for batch images: one inference request per saved image,
-    sent to the batch's queue, whose URL the service computes from the queue's name."""
+@dataclass
+class StandinAws:
+    """What the service itself does on AWS, for the parts ingest meets: the automation rule
+    that sends one inference request per saved batch image to the batch's queue (whose URL
+    it computes from the name), stopBatch's asynchronous invoke of `IngestDelete-<stage>`,
+    redriveBatch's move of dead-lettered inference messages, and createUpload/closeUpload's
+    presigned uploads of `<batch>.zip` to the ingestion bucket."""
 
     stage: str
     region: str
     account: str
     ml_model_id: str = "megadetector_v5a"
+    _invocations: list[threading.Thread] = field(default_factory=list, repr=False)
+
+    @property
+    def settings(self) -> Settings:
+        return Settings(stage=self.stage, region=self.region)
+
+    def client(self, name: str) -> Any:
+        import boto3
+
+        return boto3.client(name, region_name=self.region)
 
     def queue_url(self, batch_id: str) -> str:
         return (f"https://sqs.{self.region}.amazonaws.com/{self.account}/"
-                f"animl-ingest-{self.stage}-{batch_id}")
+                f"{self.settings.inference_queue_name(batch_id)}")
 
     def image_saved(self, image: dict[str, Any]) -> None:
-        import boto3
-
+        """Enqueue the inference request; raises (as the service does) when it cannot."""
+        if not image.get("batchId"):
+            return  # wireless images go to the stage's own inference queue, not modelled here
         message = {"mlModelId": self.ml_model_id, "event": "image-added",
                    "image": {k: image.get(k) for k in ("_id", "batchId", "bucket", "path")},
                    "projectId": image["projectId"], "automationRuleId": "standin-rule"}
-        sqs = boto3.client("sqs", region_name=self.region)
-        try:
-            sqs.send_message(QueueUrl=self.queue_url(image["batchId"]),
-                             MessageBody=json.dumps(message))
-        except Exception as exc:  # noqa: BLE001 - the image is saved; the request is lost
-            logger.warning("inference request for %s not sent: %s", image["_id"], exc)
+        self.client("sqs").send_message(QueueUrl=self.queue_url(image["batchId"]),
+                                        MessageBody=json.dumps(message))
+
+    def invoke_ingest_delete(self, batch_id: str) -> None:
+        """InvocationType Event, on a thread of its own: moto runs even an Event invoke before
+        it answers, and the service does not wait for it either."""
+        def invoke() -> None:
+            try:
+                self.client("lambda").invoke(
+                    FunctionName=self.settings.ingest_delete_function_name,
+                    InvocationType="Event", Payload=json.dumps({"batch": batch_id}).encode())
+            except Exception as exc:  # noqa: BLE001 - an Event invoke's failure is not the caller's
+                logger.warning("IngestDelete for %s failed: %s", batch_id, exc)
+
+        thread = threading.Thread(target=invoke, name=f"ingest-delete-{batch_id}", daemon=True)
+        self._invocations.append(thread)
+        thread.start()
+
+    def wait_for_invocations(self, timeout: float = 60) -> None:
+        for thread in self._invocations:
+            thread.join(timeout)
+
+    def redrive_inference(self, batch_id: str) -> None:
+        """StartMessageMoveTask from the batch's DLQ to its queue (moto lacks it: moved here
+        message by message)."""
+        sqs = self.client("sqs")
+        dlq = sqs.get_queue_url(QueueName=self.settings.inference_dlq_name(batch_id))["QueueUrl"]
+        while True:
+            received = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages")
+            if not received:
+                return
+            for message in received:
+                sqs.send_message(QueueUrl=self.queue_url(batch_id), MessageBody=message["Body"])
+                sqs.delete_message(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"])
+
+    def create_upload(self, batch_id: str, part_count: int | None) -> dict[str, Any]:
+        s3 = self.client("s3")
+        params = {"Bucket": self.settings.ingestion_bucket, "Key": f"{batch_id}.zip"}
+        if not part_count:
+            return {"url": s3.generate_presigned_url(
+                "put_object", Params={**params, "ContentType": "application/zip"},
+                ExpiresIn=86400)}
+        upload_id = s3.create_multipart_upload(**params, ContentType="application/zip")["UploadId"]
+        urls = [s3.generate_presigned_url("upload_part", ExpiresIn=86400, Params={
+            **params, "UploadId": upload_id, "PartNumber": number})
+            for number in range(1, part_count + 1)]
+        return {"multipartUploadId": upload_id, "urls": urls}
+
+    def close_upload(self, batch_id: str, upload_id: str, parts: list[dict[str, Any]]) -> None:
+        self.client("s3").complete_multipart_upload(
+            Bucket=self.settings.ingestion_bucket, Key=f"{batch_id}.zip", UploadId=upload_id,
+            MultipartUpload={"Parts": parts})
 
 
 @dataclass(frozen=True)
@@ -134,15 +266,18 @@ class StandinApi:
     """The stand-in API on 127.0.0.1; port 0 picks a free port."""
 
     def __init__(self, db_path: Path | str, api_key: str, port: int = 0,
-                 host: str = "127.0.0.1", automation: InferenceAutomation | None = None) -> None:
+                 host: str = "127.0.0.1", aws: StandinAws | None = None,
+                 record_requests: bool = False) -> None:
         self.store = Store(db_path)
-        self.automation = automation
+        self.aws = aws
         self._api_key = api_key
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
         # Test control: requests that match a fault get its HTTP status instead of an answer.
         self.faults: list[Fault] = []
+        # Every request body and the status it got, when asked (the contract tests read them).
+        self.received: list[tuple[dict[str, Any], int]] | None = [] if record_requests else None
 
     @property
     def url(self) -> str:
@@ -156,6 +291,8 @@ class StandinApi:
         return self
 
     def stop(self) -> None:
+        if self.aws:
+            self.aws.wait_for_invocations()
         self._server.shutdown()
         self._server.server_close()
         self.store.close()
@@ -178,7 +315,7 @@ class StandinApi:
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         api = self
-        resolvers = Resolvers(self.store, self.automation)
+        resolvers = Resolvers(self.store, self.aws)
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
@@ -190,10 +327,19 @@ class StandinApi:
                 if length > MAX_BODY_BYTES:
                     self._reply(413, {"errors": [{"message": "Request body too large"}]})
                     return
+                content_type = self.headers.get("content-type", "").split(";")[0].strip()
+                if content_type != "application/json":
+                    # Apollo's CSRF prevention refuses "simple" requests without a preflight.
+                    self._reply(400, _errors("This operation has been blocked as a potential "
+                                             "Cross-Site Request Forgery (CSRF).", "BAD_REQUEST"))
+                    return
                 try:
                     body = json.loads(self.rfile.read(length) or b"{}")
                 except ValueError:
-                    self._reply(400, {"errors": [{"message": "Body is not JSON"}]})
+                    self._reply(400, _errors("Body is not JSON", "BAD_REQUEST"))
+                    return
+                if not isinstance(body, dict):
+                    self._reply(400, _errors("Body is not a JSON object", "BAD_REQUEST"))
                     return
                 fault = api.fault_for(body)
                 if fault:
@@ -201,7 +347,10 @@ class StandinApi:
                     self._reply(fault.status,
                                 {"errors": [{"message": "Service unavailable (injected)"}]})
                     return
-                self._reply(200, execute(resolvers, body))
+                status, reply = execute(resolvers, body)
+                if api.received is not None:
+                    api.received.append((body, status))
+                self._reply(status, reply)
 
             def _reply(self, status: int, body: dict[str, Any]) -> None:
                 data = json.dumps(body).encode()

@@ -6,11 +6,13 @@ import json
 import sqlite3
 import threading
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 DEFAULT_PROJECT = "default_project"
+LOCAL_USER = "local-user"
 MAX_IMAGE_BYTES = 8_000_000
 
 BATCH_FIELDS = ("total", "overrideSerial", "originalFile", "uploadedFile", "uploadComplete",
@@ -25,13 +27,22 @@ CREATE TABLE IF NOT EXISTS images (_id TEXT PRIMARY KEY, batch TEXT, doc TEXT NO
 CREATE TABLE IF NOT EXISTS image_errors (_id TEXT PRIMARY KEY, batch TEXT, image TEXT, path TEXT,
                                          error TEXT, created TEXT);
 CREATE TABLE IF NOT EXISTS cameras (_id TEXT PRIMARY KEY, projectId TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS labels (imageId TEXT, mlModelId TEXT, labelId TEXT, conf REAL,
-                                   PRIMARY KEY (imageId, mlModelId, labelId));
+CREATE TABLE IF NOT EXISTS labels (imageId TEXT, mlModel TEXT, mlModelVersion TEXT,
+                                   labelId TEXT, conf REAL, bbox TEXT,
+                                   PRIMARY KEY (imageId, mlModel, labelId));
 """
+
+INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+NOT_FOUND = "NOT_FOUND"
 
 
 class ApiError(Exception):
-    """A thrown service error: reported in the GraphQL `errors` array."""
+    """A thrown service error: HTTP 200 with the GraphQL `errors` array, and its code in
+    `extensions` (graphql-core copies an original error's `extensions`)."""
+
+    def __init__(self, message: str, code: str = INTERNAL_SERVER_ERROR) -> None:
+        super().__init__(message)
+        self.extensions = {"code": code}
 
 
 def now() -> str:
@@ -56,17 +67,16 @@ class Store:
 
     # batches
 
-    def create_upload(self, original_file: str, project_id: str | None,
-                      override_serial: str | None) -> dict[str, Any]:
+    def create_batch(self, original_file: str) -> dict[str, Any]:
+        """createUpload's record: the signed-in user's current project (here, the default)."""
         batch = {
-            "_id": f"batch-{uuid.uuid4()}", "projectId": project_id or DEFAULT_PROJECT,
-            "user": "local-user", "created": now(), "originalFile": original_file,
-            "overrideSerial": override_serial,
+            "_id": f"batch-{uuid.uuid4()}", "projectId": DEFAULT_PROJECT,
+            "user": LOCAL_USER, "created": now(), "originalFile": original_file,
         }
         batch["uploadedFile"] = f"{batch['_id']}.zip"
         with self._lock:
             self._db.execute("INSERT INTO batches VALUES (?, ?)", (batch["_id"], json.dumps(batch)))
-        return {"batch": batch["_id"], "user": batch["user"], "url": None}
+        return batch
 
     def batch(self, batch_id: str) -> dict[str, Any] | None:
         row = self._db.execute("SELECT doc FROM batches WHERE _id = ?", (batch_id,)).fetchone()
@@ -78,15 +88,38 @@ class Store:
 
     def update_batch(self, fields: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
-            row = self._db.execute("SELECT doc FROM batches WHERE _id = ?",
-                                   (fields["_id"],)).fetchone()
-            if not row:
-                raise ApiError("Batch not found")
-            batch = json.loads(row[0])
+            batch = self._stored_batch(fields["_id"])
             batch.update({k: v for k, v in fields.items() if k in BATCH_FIELDS})
-            self._db.execute("UPDATE batches SET doc = ? WHERE _id = ?",
-                             (json.dumps(batch), batch["_id"]))
+            self._save_batch(batch)
         return self._with_computed(batch)
+
+    def stop_batch(self, batch_id: str) -> dict[str, Any]:
+        """stopBatch's checks and its mark; the service then invokes IngestDelete-<stage>."""
+        with self._lock:
+            batch = self._stored_batch(batch_id)
+            if batch.get("processingEnd"):
+                raise ApiError("Stack has already terminated", NOT_FOUND)
+            if batch.get("stoppingInitiated"):
+                raise ApiError("Stack is already scheduled for deletion", NOT_FOUND)
+            batch["stoppingInitiated"] = now()
+            self._save_batch(batch)
+        return batch
+
+    def batch_for_redrive(self, batch_id: str) -> dict[str, Any]:
+        batch = self._stored_batch(batch_id)
+        if batch.get("processingEnd"):
+            raise ApiError("Stack has already terminated", NOT_FOUND)
+        return batch
+
+    def _stored_batch(self, batch_id: str) -> dict[str, Any]:
+        row = self._db.execute("SELECT doc FROM batches WHERE _id = ?", (batch_id,)).fetchone()
+        if not row:
+            raise ApiError("Batch not found", NOT_FOUND)
+        return json.loads(row[0])
+
+    def _save_batch(self, batch: dict[str, Any]) -> None:
+        self._db.execute("UPDATE batches SET doc = ? WHERE _id = ?",
+                         (json.dumps(batch), batch["_id"]))
 
     def create_batch_error(self, batch_id: str, error: str) -> dict[str, Any]:
         record = {"_id": str(uuid.uuid4()), "batch": batch_id, "error": error, "created": now()}
@@ -122,29 +155,47 @@ class Store:
                              (camera_id, project_id))
         return {"_id": camera_id, "projectId": project_id}
 
-    def create_image(self, raw_md: dict[str, Any]) -> dict[str, Any]:
+    def create_image(self, raw_md: dict[str, Any],
+                     on_saved: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        """The service's createImage: validation errors and a failed automation (after the
+        save) are returned and recorded as ImageErrors; failures before validation throw,
+        after recording an ImageError (but a missing serial throws before anything)."""
         md = {normalise_key(k): v for k, v in raw_md.items()}
-        project_id, serial, overridden = self._project_and_serial(md)
-        if not md.get("hash"):
-            raise ApiError("Image has no hash")
-        image_id = f"{project_id}:{md['hash']}"
-        errors = self._validation_errors(md, serial, overridden)
+        serial = md.get("serialNumber")
+        if serial is None:
+            raise ApiError("Cannot read properties of undefined (reading 'toString')")
+        project_id, serial = self._project_and_serial(md, str(serial))
+        image_id = f"{project_id}:{md.get('hash')}"
+        errors = self._validation_errors(md, serial)
+        saved = None
         if not errors:
             try:
-                self._save_image(image_id, project_id, serial, md)
+                saved = self._save_image(image_id, project_id, serial, md)
             except sqlite3.IntegrityError:
                 errors.append(
                     f'E11000 duplicate key error collection: images index: _id_ dup key: '
                     f'{{ _id: "{image_id}" }}'
                 )
+        if saved is not None and on_saved is not None:
+            try:
+                on_saved(saved)
+            except Exception as exc:  # noqa: BLE001 - the service reports it, the image stays
+                errors.append(str(exc))
         attempt = self._attempt(image_id, project_id, md)
-        recorded = [self._image_error(image_id, md.get("batchId"), md.get("path"), e)
-                    for e in errors]
-        return {**attempt, "errors": recorded, "saved": not errors}
+        path = md.get("path") or md.get("fileName")
+        recorded = [self._image_error(image_id, md.get("batchId"), path, e) for e in errors]
+        return {**attempt, "errors": recorded}
 
     def image(self, image_id: str) -> dict[str, Any] | None:
         row = self._db.execute("SELECT doc FROM images WHERE _id = ?", (image_id,)).fetchone()
         return self._with_labels(json.loads(row[0])) if row else None
+
+    def image_or_not_found(self, image_id: str) -> dict[str, Any]:
+        """The `image` query: an error, not null, when there is none."""
+        image = self.image(image_id)
+        if image is None:
+            raise ApiError("Image not found", NOT_FOUND)
+        return image
 
     def images(self, batch_id: str | None) -> list[dict[str, Any]]:
         if batch_id is None:
@@ -154,21 +205,24 @@ class Store:
                                     (batch_id,)).fetchall()
         return [self._with_labels(json.loads(r[0])) for r in rows]
 
-    def create_internal_labels(self, labels: list[dict[str, Any]]) -> dict[str, bool]:
+    def create_internal_labels(self, image_id: str, labels: list[dict[str, Any]]
+                               ) -> dict[str, bool]:
+        self.image_or_not_found(image_id)
         with self._lock:
             for label in labels:
                 self._db.execute(
-                    "INSERT OR REPLACE INTO labels VALUES (:imageId, :mlModelId, :labelId, :conf)",
-                    {"conf": None, **label},
+                    "INSERT OR REPLACE INTO labels VALUES (:imageId, :mlModel, :mlModelVersion, "
+                    ":labelId, :conf, :bbox)",
+                    {"conf": None, **label, "imageId": image_id, "bbox": json.dumps(label["bbox"])},
                 )
         return {"isOk": True}
 
     def _with_labels(self, image: dict[str, Any]) -> dict[str, Any]:
         rows = self._db.execute(
-            "SELECT mlModelId, labelId, conf FROM labels WHERE imageId = ? ORDER BY mlModelId",
+            "SELECT mlModel, labelId, conf FROM labels WHERE imageId = ? ORDER BY mlModel",
             (image["_id"],),
         ).fetchall()
-        return {**image, "labels": [dict(zip(("mlModelId", "labelId", "conf"), r, strict=True))
+        return {**image, "labels": [dict(zip(("mlModel", "labelId", "conf"), r, strict=True))
                                     for r in rows]}
 
     def image_errors(self, batch_id: str | None) -> list[dict[str, Any]]:
@@ -182,30 +236,27 @@ class Store:
     def create_image_error(self, image_id: str, batch_id: str, error: str) -> dict[str, Any]:
         return self._image_error(image_id, batch_id, None, error)
 
-    def _project_and_serial(self, md: dict[str, Any]) -> tuple[str, Any, bool]:
-        serial = md.get("serialNumber")
+    def _project_and_serial(self, md: dict[str, Any], serial: str) -> tuple[str, str]:
+        """The image's project and serial: the batch's (and its overrideSerial), or the
+        registered wireless camera's. An unknown batch is thrown after recording an ImageError,
+        with the message the service's code gives (it reads the batch's projectId)."""
         batch_id = md.get("batchId")
-        if batch_id:
-            batch = self.batch(batch_id)
-            if not batch:
-                raise ApiError(f"Batch not found: {batch_id}")
-            if batch.get("overrideSerial"):
-                return batch["projectId"], batch["overrideSerial"], True
-            project_id = batch["projectId"]
-        else:
-            row = None
-            if serial is not None:
-                row = self._db.execute("SELECT projectId FROM cameras WHERE _id = ?",
-                                       (str(serial),)).fetchone()
-            project_id = row[0] if row else DEFAULT_PROJECT
-        if serial is None:
-            raise ApiError("Cannot read properties of null (reading 'serialNumber')")
-        return project_id, serial, False
+        if not batch_id:
+            row = self._db.execute("SELECT projectId FROM cameras WHERE _id = ?",
+                                   (serial,)).fetchone()
+            return (row[0] if row else DEFAULT_PROJECT), serial
+        batch = self.batch(batch_id)
+        if not batch:
+            message = "Cannot read properties of null (reading 'projectId')"
+            self._image_error(None, batch_id, md.get("path") or md.get("fileName"),
+                              message.lower())
+            raise ApiError(message)
+        return batch["projectId"], batch.get("overrideSerial") or serial
 
     @staticmethod
-    def _validation_errors(md: dict[str, Any], serial: Any, overridden: bool) -> list[str]:
-        errors = [str(e) for e in md.get("errors") or []]
-        if not overridden and (not serial or str(serial).lower() == "unknown"):
+    def _validation_errors(md: dict[str, Any], serial: str) -> list[str]:
+        errors = [e for e in md.get("errors") or [] if isinstance(e, str)]
+        if not serial or serial == "unknown":  # exactly as the service compares
             errors.append("Unknown Serial Number")
         if not md.get("dateTimeOriginal"):
             errors.append("Unknown DateTimeOriginal")
@@ -213,19 +264,22 @@ class Store:
             errors.append("Image Size Exceed 8 MB")
         return errors
 
-    def _save_image(self, image_id: str, project_id: str, serial: Any, md: dict[str, Any]) -> None:
+    def _save_image(self, image_id: str, project_id: str, serial: str, md: dict[str, Any]
+                    ) -> dict[str, Any]:
         doc = {
             "_id": image_id, "projectId": project_id, "batchId": md.get("batchId"),
-            "path": md.get("path"), "originalFileName": md.get("fileName"), "hash": md["hash"],
+            "path": md.get("path"), "originalFileName": md.get("fileName"),
             "bucket": md.get("prodBucket"), "fileTypeExtension": md.get("fileTypeExtension"),
             "dateTimeOriginal": md.get("dateTimeOriginal"), "make": md.get("make"),
-            "model": md.get("model"), "serialNumber": str(serial),
+            "model": md.get("model"), "cameraId": serial,
             "imageWidth": md.get("imageWidth"), "imageHeight": md.get("imageHeight"),
-            "imageBytes": md.get("imageBytes"), "mimeType": md.get("MIMEType"), "created": now(),
+            "imageBytes": md.get("imageBytes"), "mimeType": md.get("MIMEType"),
+            "dateAdded": now(),
         }
         with self._lock:
             self._db.execute("INSERT INTO images VALUES (?, ?, ?)",
                              (image_id, md.get("batchId"), json.dumps(doc)))
+        return doc
 
     def _attempt(self, image_id: str, project_id: str, md: dict[str, Any]) -> dict[str, Any]:
         with self._lock:

@@ -8,6 +8,7 @@ import shutil
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -18,13 +19,17 @@ from animl_local.aws_stage import Stage
 from animl_local.deploy import deploy, state_machine_policy, teardown
 from animl_local.engine import ENGINE_CONFIG, LOCAL_TUNING
 from animl_local.lambda_adapter import handlers_serve_invocations
-from animl_local.standin_api import InferenceAutomation, StandinApi
+from animl_local.standin_api import StandinAws, StandinApi
 from functions.graphql_client import AnimlApiClient
 from functions.settings import Settings
 from tests.conftest import REPO, create_batch, jpeg_bytes, zip_bytes
 
 REGION = "us-west-2"
 KEY = "deploy-test-key"
+INGEST_DELETE = Settings(stage="dev").ingest_delete_function_name
+# What IngestDelete-<stage> shares with Chalice's ingest_delete, code included.
+SHARED_CONFIGURATION = ("Handler", "Runtime", "Role", "Timeout", "MemorySize", "Environment",
+                        "CodeSha256")
 PROJECT_ITEMS = ["app.py", "requirements.txt", ".chalice", "chalice_app", "functions", "vendor",
                  "statemachine"]
 
@@ -78,13 +83,23 @@ def api_of_the_animl_stack(standin: StandinApi) -> None:
         Code={"ZipFile": code.getvalue()})
 
 
-def inventory() -> dict[str, list[str]]:
+def shared_configuration(function_name: str) -> dict[str, Any] | None:
+    lam = boto3.client("lambda", region_name=REGION)
+    try:
+        configuration = lam.get_function_configuration(FunctionName=function_name)
+    except lam.exceptions.ResourceNotFoundException:
+        return None
+    return {key: configuration.get(key) for key in SHARED_CONFIGURATION}
+
+
+def inventory() -> dict[str, Any]:
     s3 = boto3.client("s3", region_name=REGION)
     lam = boto3.client("lambda", region_name=REGION)
     return {
         "buckets": sorted(b["Name"] for b in s3.list_buckets()["Buckets"]),
         "functions": sorted(f["FunctionName"] for f in lam.list_functions()["Functions"]
-                            if f["FunctionName"].startswith("animl-ingest-")),
+                            if f["FunctionName"].startswith(("animl-ingest-", INGEST_DELETE))),
+        "ingestDelete": shared_configuration(INGEST_DELETE),
         "machines": [m["name"] for m in boto3.client("stepfunctions", region_name=REGION)
                      .list_state_machines()["stateMachines"]],
         "roles": sorted(r["RoleName"] for r in boto3.client("iam", region_name=REGION)
@@ -98,8 +113,8 @@ def test_a_stage_deploys_updates_ingests_and_tears_down(
     # The deployed functions' environment (from .chalice/config.json), plus quick inference polls.
     for name, value in {**settings.to_environment(), "INFERENCE_IDLE_POLLS": "2"}.items():
         monkeypatch.setenv(name, value)
-    automation = InferenceAutomation("dev", REGION, "123456789012")
-    with StandinApi(tmp_path / "api.sqlite3", KEY, automation=automation) as standin, \
+    aws = StandinAws("dev", REGION, "123456789012")
+    with StandinApi(tmp_path / "api.sqlite3", KEY, aws=aws) as standin, \
             handlers_serve_invocations():
         stage = Stage(settings, boto3.session.Session(region_name=REGION), project_dir=project)
         with pytest.raises(Exception, match="deploy animl-api first"):
@@ -116,6 +131,11 @@ def test_a_stage_deploys_updates_ingests_and_tears_down(
         assert after_first["machines"] == ["animl-ingest-dev-IngestBatch"]
         assert set(settings.buckets) <= set(after_first["buckets"])
         assert "animl-ingest-dev-on_upload" in after_first["functions"]
+        # The API's stopBatch invokes IngestDelete-dev: a copy of Chalice's ingest_delete.
+        assert first["ingestDelete"] == second["ingestDelete"] == INGEST_DELETE
+        assert after_first["ingestDelete"]["Handler"] == "chalice_app.handlers.ingest_delete"
+        assert after_first["ingestDelete"] == shared_configuration(
+            "animl-ingest-dev-ingest_delete")
 
         client = AnimlApiClient(standin.url, KEY)
         batch_id = create_batch(client, serial="CAM-1")
@@ -127,12 +147,14 @@ def test_a_stage_deploys_updates_ingests_and_tears_down(
         arn = first["stateMachineArn"].replace(":stateMachine:", ":execution:") + f":{batch_id}"
         status = wait(sfn, arn)
         assert status == "SUCCEEDED"
-        batch = client.get_batch(batch_id)
+        batch = standin.store.batch(batch_id)
+        assert batch is not None
         assert batch["total"] == 2 and batch["processingEnd"]
 
         teardown(stage)
         left = inventory()
         assert left["functions"] == left["machines"] == left["roles"] == []
+        assert left["ingestDelete"] is None
         assert not set(settings.buckets) & set(left["buckets"])
 
 

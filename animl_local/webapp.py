@@ -1,0 +1,78 @@
+"""What the Animl web app does through the API, for local tools and tests.
+
+A bulk upload: createUpload (the batch record and a multipart upload of `<batch-id>.zip`),
+updateBatch for an overrideSerial, one PUT per part to the presigned URLs, closeUpload. A stop:
+stopBatch, which makes the service invoke `IngestDelete-<stage>`. The documents are the real
+schema's (the contract tests check them).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from functions.graphql_client import AnimlApiClient
+
+PART_BYTES = 100 * 1024 * 1024  # the web app's multipart part size
+PUT_TIMEOUT_SECONDS = 600
+
+CREATE_UPLOAD = """
+mutation CreateUpload($input: CreateUploadInput!) {
+  createUpload(input: $input) { batch user multipartUploadId url urls }
+}"""
+
+CLOSE_UPLOAD = """
+mutation CloseUpload($input: CloseUploadInput!) {
+  closeUpload(input: $input) { isOk }
+}"""
+
+STOP_BATCH = """
+mutation StopBatch($input: StopBatchInput!) {
+  stopBatch(input: $input) { isOk }
+}"""
+
+REDRIVE_BATCH = """
+mutation RedriveBatch($input: RedriveBatchInput!) {
+  redriveBatch(input: $input) { isOk }
+}"""
+
+
+def create_batch(api: AnimlApiClient, original_file: str, serial: str | None = None,
+                 part_count: int | None = None) -> dict[str, Any]:
+    """createUpload, then overrideSerial as the web app sets it; the createUpload payload."""
+    input_: dict[str, Any] = {"originalFile": original_file}
+    if part_count:
+        input_["partCount"] = part_count
+    created = api.execute(CREATE_UPLOAD, {"input": input_})["createUpload"]
+    if serial:
+        api.update_batch(created["batch"], overrideSerial=serial)
+    return created
+
+
+def upload_batch(api: AnimlApiClient, archive: Path, original_file: str,
+                 serial: str | None = None) -> str:
+    """Create a batch and upload `archive` as its zip in parts, as the browser does; the
+    ingestion bucket's notification starts ingest once closeUpload completes it."""
+    part_count = max(1, math.ceil(archive.stat().st_size / PART_BYTES))
+    created = create_batch(api, original_file, serial, part_count)
+    parts = []
+    with archive.open("rb") as stream:
+        for number, url in enumerate(created["urls"], start=1):
+            reply = requests.put(url, data=stream.read(PART_BYTES), timeout=PUT_TIMEOUT_SECONDS)
+            reply.raise_for_status()
+            parts.append({"ETag": reply.headers["ETag"], "PartNumber": number})
+    api.execute(CLOSE_UPLOAD, {"input": {"batchId": created["batch"],
+                                         "multipartUploadId": created["multipartUploadId"],
+                                         "parts": parts}})
+    return created["batch"]
+
+
+def stop_batch(api: AnimlApiClient, batch_id: str) -> None:
+    api.execute(STOP_BATCH, {"input": {"batch": batch_id}})
+
+
+def redrive_batch(api: AnimlApiClient, batch_id: str) -> None:
+    api.execute(REDRIVE_BATCH, {"input": {"batch": batch_id}})
