@@ -136,23 +136,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def command_stop(args: argparse.Namespace) -> int:
-    """Invoke the stage's stop_batch Lambda, as the API's stopBatch does."""
-    import json
+    """stopBatch, as the web app's Stop button: the API invokes IngestDelete-<stage>."""
+    from animl_local.webapp import stop_batch
+    from functions.graphql_client import AnimlApiRejected
 
-    from functions.settings import APP_NAME
-
-    reply = Stage.named(args.stage).client("lambda").invoke(
-        FunctionName=f"{APP_NAME}-{args.stage}-stop_batch",
-        Payload=json.dumps({"batch": args.batch_id}).encode(),
-    )
-    payload = json.loads(reply["Payload"].read() or b"null")
-    if reply.get("FunctionError"):
-        print(f"animl-ingest: stop failed: {payload.get('errorMessage')}", file=sys.stderr)
-        return EXIT_FAILED
-    print(f"batch {args.batch_id} stopped: execution "
-          f"{'stopped' if payload['executionStopped'] else 'was not running'}, "
-          f"{payload['released']['queues']} queue(s) and {payload['released']['mappings']} "
-          "mapping(s) released")
+    stage = Stage.named(args.stage)
+    try:
+        stop_batch(stage.api(), args.batch_id)
+    except AnimlApiRejected as refused:
+        raise UserError(f"batch {args.batch_id} not stopped: {refused}") from None
+    print(f"batch {args.batch_id}: stop requested; the API invokes "
+          f"{stage.settings.ingest_delete_function_name}, which ends its execution, releases its "
+          "inference resources and sets processingEnd")
     return EXIT_OK
 
 
@@ -167,8 +162,8 @@ def command_executions(args: argparse.Namespace) -> int:
         for row in rows:
             print(f"{row['name']}  {row['status']:<9}  {row['startDate']}")
         return EXIT_OK
-    described = operations.describe_batch(sfn, stage.api(), stage.settings, stage.account,
-                                          args.batch_id)
+    described = operations.describe_batch(sfn, stage.client("s3"), stage.settings,
+                                          stage.account, args.batch_id)
     if args.view == "history":
         for row in described["timeline"]:
             print(f"{row['state']:<24} {row['status']:<9} {row.get('seconds', ''):>8}  "
@@ -276,12 +271,12 @@ def command_serve(args: argparse.Namespace) -> int:
 
 
 def command_upload(args: argparse.Namespace) -> int:
+    from animl_local.webapp import upload_batch
+
     stage = Stage.named(args.stage)
     with tempfile.TemporaryDirectory(prefix="animl-upload-") as scratch:
         archive = archive_for(args.path, Path(scratch))
-        batch_id = create_upload(stage.api(), args.path.name, args.serial)
-        stage.client("s3").upload_file(str(archive), stage.settings.ingestion_bucket,
-                                       f"{batch_id}.zip")
+        batch_id = upload_batch(stage.api(), archive, args.path.name, args.serial)
     print(batch_id)
     return EXIT_OK
 
@@ -336,7 +331,9 @@ def run_batch(archive: Path, original_name: str, out: Path | None, serial: str |
     from animl_local.engine import ACCOUNT_ID, EmbeddedStage
     from animl_local.html_report import write_html_report
     from animl_local.standin_api import StandinApi, StandinAws
+    from animl_local.webapp import upload_batch
     from functions import operations
+    from functions.batch_record import read_batch_record
     from functions.graphql_client import AnimlApiClient
 
     api_key = secrets.token_urlsafe(24)
@@ -344,26 +341,26 @@ def run_batch(archive: Path, original_name: str, out: Path | None, serial: str |
     settings = settings or local_settings()
     aws = StandinAws(settings.stage, settings.region, ACCOUNT_ID)
     started = time.monotonic()
-    with StandinApi(db_path, api_key, aws=aws) as api:
+    with StandinApi(db_path, api_key, aws=aws) as api, \
+            EmbeddedStage(settings, api.url, api_key) as stage:
         client = AnimlApiClient(api.url, api_key)
-        batch_id = create_upload(client, original_name, serial)
+        batch_id = upload_batch(client, archive, original_name, serial)
         out = out or Path("animl-out") / batch_id
         out.mkdir(parents=True, exist_ok=True)
-        with EmbeddedStage(settings, api.url, api_key) as stage:
-            stage.upload_archive(batch_id, str(archive))
-            progress = _terminal_progress(client, batch_id) if show_progress else None
-            description = stage.wait_for_execution(batch_id, on_progress=progress)
-            if show_progress:
-                print(file=sys.stderr)
-            s3 = stage.client("s3")
-            images, complete = report.batch_images(s3, settings, batch_id)
-            described = operations.describe_batch(stage.client("stepfunctions"), client,
-                                                  settings, ACCOUNT_ID, batch_id)
-            execution = report.execution_summary(described, stage.invocations.counts,
-                                                 stage.workflow_functions())
-            report.mirror_objects(s3, settings, images, out)
-        batch = client.get_batch(batch_id)
-        report.write_report(out, batch, execution, images, complete)
+        s3 = stage.client("s3")
+        progress = _terminal_progress(s3, settings, batch_id) if show_progress else None
+        description = stage.wait_for_execution(batch_id, on_progress=progress)
+        if show_progress:
+            print(file=sys.stderr)
+        images, complete = report.batch_images(s3, settings, batch_id)
+        described = operations.describe_batch(stage.client("stepfunctions"), s3, settings,
+                                              ACCOUNT_ID, batch_id)
+        execution = report.execution_summary(described, stage.invocations.counts,
+                                             stage.workflow_functions())
+        report.mirror_objects(s3, settings, images, out)
+        batch = read_batch_record(s3, settings, batch_id)
+        report.write_report(out, batch, api.store.batch_counts(batch_id), execution, images,
+                            complete)
         write_html_report(out / "report.html", described, images)
     shutil.copy(db_path, out / "animl-api.sqlite3")
     counts: dict[str, int] = {}
@@ -385,25 +382,18 @@ def local_settings() -> Any:
                     image_worker_processes=os.cpu_count() or 2)
 
 
-def create_upload(client: Any, original_name: str, serial: str | None) -> str:
-    """The batch record the web app makes before it uploads (createUpload)."""
-    data = client.execute(
-        "mutation Upload($input: CreateUploadInput!) { createUpload(input: $input) { batch } }",
-        {"input": {"originalFile": original_name, "overrideSerial": serial}},
-    )
-    return data["createUpload"]["batch"]
-
-
 def _failure_line(execution: dict[str, Any], batch: dict[str, Any] | None) -> str:
     errors = (batch or {}).get("errors") or []
     if errors:
-        return errors[-1]["error"]
+        return str(errors[-1])
     return f"failed at {execution.get('failedState')}: {execution.get('error')}"
 
 
-def _terminal_progress(client: Any, batch_id: str) -> Any:
+def _terminal_progress(s3: Any, settings: Any, batch_id: str) -> Any:
+    from functions.batch_record import read_batch_record
+
     def show(done: int) -> None:
-        total = (client.get_batch(batch_id) or {}).get("total")
+        total = read_batch_record(s3, settings, batch_id).get("total")
         of_total = f" of {total}" if total is not None else ""
         print(f"\r{batch_id}: {done}{of_total} images done", end="", file=sys.stderr, flush=True)
     return show

@@ -46,6 +46,7 @@ LOCAL_TUNING: dict[str, Any] = {"RetryIntervalSeconds": 1, "RetryMaxAttempts": 2
                                 "MapMaxConcurrency": 4, "InferencePollSeconds": 0}
 
 ENTRY_FUNCTION = "on_upload"
+INGEST_DELETE_FUNCTION = "ingest_delete"
 STATUS_CHANGE_FUNCTION = "on_execution_status_change"
 
 
@@ -117,6 +118,10 @@ class EmbeddedStage:
         role_arn = self._create_role()
         for spec in chalice_functions():
             self.function_arns[spec.name] = self._create_function(spec, role_arn)
+            if spec.name == INGEST_DELETE_FUNCTION:
+                # The API's stopBatch invokes this name only (deploy.py publishes it on AWS).
+                self._create_function(spec, role_arn,
+                                      name=self.settings.ingest_delete_function_name)
         # The API's inference Lambda, which the batch queues' mappings invoke.
         self._create_function(INFERENCE_CONSUMER, role_arn,
                               name=self.settings.inference_function_name)

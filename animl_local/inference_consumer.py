@@ -1,6 +1,7 @@
 """A stand-in for the API's `batchinference` Lambda, behind each batch's queue mapping.
 
-It "runs" the model by recording a label on each image through the stand-in API, then reports
+It "runs" the model by recording a label on each image through the stand-in API (with
+createInternalLabels, as the real worker does), then reports
 no failures. A message whose body asks for it (`"fail": true`) is reported failed, so tests can
 send messages to the dead-letter queue the way a broken model would.
 """
@@ -17,9 +18,12 @@ import boto3
 from functions.graphql_client import client_for_stage
 from functions.settings import Settings
 
-CREATE_LABELS = """
-mutation Labels($input: CreateInternalLabelsInput!) { createInternalLabels(input: $input) { isOk } }
-"""
+CREATE_INTERNAL_LABELS = """
+mutation CreateInternalLabels($input: CreateInternalLabelsInput!) {
+  createInternalLabels(input: $input) { isOk }
+}"""
+MODEL_VERSION = "v5.0a"
+WHOLE_IMAGE = [0.0, 0.0, 1.0, 1.0]
 
 
 @functools.cache
@@ -35,14 +39,14 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = Settings.from_environment()
     clients = _clients(settings.region, os.environ.get("AWS_ENDPOINT_URL"))
     api = client_for_stage(*clients, settings.stage)
-    failures, labels = [], []
+    failures = []
     for record in event.get("Records", []):
         request = json.loads(record["body"])
         if request.get("fail"):
             failures.append({"itemIdentifier": record["messageId"]})
             continue
-        labels.append({"imageId": request["image"]["_id"], "mlModelId": request["mlModelId"],
-                       "labelId": "animal", "conf": 0.9})
-    if labels:
-        api.execute(CREATE_LABELS, {"input": {"labels": labels}})
+        label = {"labelId": "animal", "conf": 0.9, "bbox": WHOLE_IMAGE,
+                 "mlModel": request["mlModelId"], "mlModelVersion": MODEL_VERSION}
+        api.execute(CREATE_INTERNAL_LABELS,
+                    {"input": {"imageId": request["image"]["_id"], "labels": [label]}})
     return {"batchItemFailures": failures}

@@ -96,10 +96,12 @@ def mirror_objects(s3: Any, settings: Settings, images: list[dict[str, Any]], ou
     return copied
 
 
-def write_report(out: Path, batch: dict[str, Any] | None, execution: dict[str, Any],
-                 images: list[dict[str, Any]], complete: bool) -> Path:
-    report = {"batch": batch, "execution": execution, "imagesComplete": complete,
-              "images": images}
+def write_report(out: Path, batch: dict[str, Any] | None, api_counts: dict[str, Any],
+                 execution: dict[str, Any], images: list[dict[str, Any]], complete: bool) -> Path:
+    """`batch`: what ingest set on the batch; `api_counts`: what the web app would count
+    (images and imageErrors of the batch in the stand-in API's database)."""
+    report = {"batch": batch, "api": api_counts, "execution": execution,
+              "imagesComplete": complete, "images": images}
     path = out / "report.json"
     path.write_text(json.dumps(report, indent=2, default=str) + "\n")
     return path

@@ -72,19 +72,23 @@ class Prepared:
     """An image checked, described and rendered: everything before the API call."""
 
     image_type: ImageType
-    rendered: Rendered | None  # None when undecodable (then md["errors"] says why)
+    rendered: Rendered
     md: dict[str, Any]
 
 
 def prepare_image(data: bytes, source: ImageSource, settings: Settings) -> Prepared:
-    """Checks, metadata, md5 and renditions; ImageRejected for files we never send to the API."""
+    """Checks, metadata, md5 and renditions; ImageRejected for files we never send to the API.
+
+    An undecodable image is refused here rather than sent with `md.errors`: createImage would add
+    its own errors (no serial, no date) and count one bad file several times among the batch's
+    imageErrors. It gets exactly one ImageError instead (`record_rejection`).
+    """
     image_type = sniff_image_type(data, settings.max_image_bytes)
-    errors: list[str] = []
     try:
-        rendered: Rendered | None = render(data, image_type, settings.max_image_pixels)
+        rendered = render(data, image_type, settings.max_image_pixels)
     except ImageUndecodable as exc:
-        rendered, errors = None, [str(exc)]
-    md = build_md(data, image_type, source, rendered, errors, settings)
+        raise ImageRejected(reasons.CORRUPTED_IMAGE_FILE, str(exc)) from None
+    md = build_md(data, image_type, source, rendered, settings)
     return Prepared(image_type, rendered, md)
 
 
@@ -120,7 +124,7 @@ def record_image(data: bytes, source: ImageSource, prepared: Prepared, services:
     """The I/O half: createImage, then serving copies or dead-letter."""
     path = source.path or source.file_name
     image_type, rendered, md = prepared.image_type, prepared.rendered, prepared.md
-    warnings = list(rendered.warnings) if rendered else []
+    warnings = list(rendered.warnings)
     try:
         attempt = services.api.create_image(md)
     except AnimlApiRejected as thrown:
@@ -133,8 +137,6 @@ def record_image(data: bytes, source: ImageSource, prepared: Prepared, services:
         _put(services, services.settings.dead_letter_bucket, key, data, image_type.mime_type)
         return Outcome(path, DEAD_LETTER, reason, image_id, md, "; ".join(api_errors), [key],
                        warnings)
-    if rendered is None:  # only reachable if the API accepted an undecodable image
-        raise ValueError("no renditions for an image the API accepted")
     # Errors that came with a saved image (a failed inference request) are warnings: the image
     # still needs its serving copies, or the web app shows a record without pictures.
     warnings += [reasons.api_warning(e) for e in api_errors if not reasons.is_duplicate(e)]
@@ -142,8 +144,8 @@ def record_image(data: bytes, source: ImageSource, prepared: Prepared, services:
     return Outcome(path, INGESTED, None, image_id, md, None, keys, warnings)
 
 
-def build_md(data: bytes, image_type: ImageType, source: ImageSource, rendered: Rendered | None,
-             errors: list[str], settings: Settings) -> dict[str, Any]:
+def build_md(data: bytes, image_type: ImageType, source: ImageSource, rendered: Rendered,
+             settings: Settings) -> dict[str, Any]:
     """The `md` object createImage receives, with the contract's fields and defaults."""
     fields = metadata.read_metadata(data)
     md: dict[str, Any] = dict(fields)
@@ -166,15 +168,11 @@ def build_md(data: bytes, image_type: ImageType, source: ImageSource, rendered: 
             "ImageBytes": len(data),
             "Make": fields.get("Make") or "unknown",
             "SerialNumber": metadata.serial_number(fields) or "unknown",
-            "errors": list(errors),
+            "errors": [],
         }
     )
-    # The decoded size is the image's own; EXIF's copy of it is only a fallback.
-    width = rendered.width if rendered else fields.get("ExifImageWidth") or fields.get("ImageWidth")
-    height = (rendered.height if rendered
-              else fields.get("ExifImageHeight") or fields.get("ImageHeight"))
-    if width and height:
-        md["ImageWidth"], md["ImageHeight"] = width, height
+    # The decoded size is the image's own, not EXIF's copy of it.
+    md["ImageWidth"], md["ImageHeight"] = rendered.width, rendered.height
     return md
 
 
@@ -216,7 +214,7 @@ def _saved_as_ours(api_errors: list[str], md: dict[str, Any], image_id: str,
     save collided with our own earlier attempt (a retry: E11000). A validation error means
     nothing was saved, so only other answers cost the `image` read that tells.
     """
-    if any(e in reasons.VALIDATION_ERRORS or e in md["errors"] for e in api_errors):
+    if any(e in reasons.VALIDATION_ERRORS for e in api_errors):
         return False
     existing = services.api.get_image(image_id) or {}
     mine = (md["batchId"], md["Path"], md["FileName"])

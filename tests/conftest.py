@@ -12,12 +12,14 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from animl_local import webapp
 from animl_local.engine import ACCOUNT_ID, EmbeddedStage
 from animl_local.samples import sample_jpeg
-from animl_local.standin_api import StandinAws, StandinApi
-from functions.graphql_client import AnimlApiClient
+from animl_local.standin_api import StandinApi, StandinAws
+from functions.graphql_client import AnimlApiClient, operation_name
 from functions.ingest_image import Services
 from functions.settings import Settings
+from tests.contract.schema_check import load_real_schema, request_problems
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
@@ -42,10 +44,22 @@ TEST_SETTINGS = Settings(stage="test", region=REGION, inference_idle_polls=2,
 
 
 @pytest.fixture
-def standin_api(tmp_path: Path) -> Iterator[StandinApi]:
+def standin_api(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[StandinApi]:
+    """The stand-in, and afterwards the contract check of every request it received: each must
+    be one the real service accepts (../shared/contracts/animl-api.graphql), so every test that
+    talks to the stand-in checks the real call paths. A test that sends refused requests on
+    purpose says so with the `sends_refused_requests` mark."""
     aws = StandinAws(TEST_SETTINGS.stage, REGION, ACCOUNT_ID)
-    with StandinApi(tmp_path / "api.sqlite3", API_KEY, aws=aws) as api:
+    with StandinApi(tmp_path / "api.sqlite3", API_KEY, aws=aws, record_requests=True) as api:
         yield api
+    if request.node.get_closest_marker("sends_refused_requests"):
+        return
+    schema = load_real_schema()
+    problems = [f"{operation_name(body.get('query') or '')}: {problem}"
+                for body, _ in api.received or []
+                for problem in request_problems(schema, body.get("query") or "",
+                                                body.get("variables"))]
+    assert problems == [], "requests the real Animl API would refuse"
 
 
 @pytest.fixture
@@ -54,11 +68,8 @@ def api_client(standin_api: StandinApi) -> AnimlApiClient:
 
 
 def create_batch(client: AnimlApiClient, serial: str | None = None, name: str = "x.zip") -> str:
-    data = client.execute(
-        "mutation($i: CreateUploadInput!) { createUpload(input: $i) { batch } }",
-        {"i": {"originalFile": name, "overrideSerial": serial}},
-    )
-    return data["createUpload"]["batch"]
+    """The batch record as the web app makes it (createUpload, then overrideSerial)."""
+    return webapp.create_batch(client, name, serial)["batch"]
 
 
 @pytest.fixture

@@ -121,6 +121,15 @@ class Store:
         self._db.execute("UPDATE batches SET doc = ? WHERE _id = ?",
                          (json.dumps(batch), batch["_id"]))
 
+    def batch_counts(self, batch_id: str) -> dict[str, Any]:
+        """What the web app shows of a batch: its total, images and imageErrors."""
+        batch = self.batch(batch_id) or {}
+        images = self._db.execute("SELECT COUNT(*) FROM images WHERE batch = ?",
+                                  (batch_id,)).fetchone()[0]
+        return {"total": batch.get("total"), "images": images,
+                "imageErrors": batch.get("imageErrors", 0),
+                "batchErrors": [e["error"] for e in batch.get("errors") or []]}
+
     def create_batch_error(self, batch_id: str, error: str) -> dict[str, Any]:
         record = {"_id": str(uuid.uuid4()), "batch": batch_id, "error": error, "created": now()}
         with self._lock:

@@ -19,7 +19,7 @@ from animl_local.aws_stage import Stage
 from animl_local.deploy import deploy, state_machine_policy, teardown
 from animl_local.engine import ENGINE_CONFIG, LOCAL_TUNING
 from animl_local.lambda_adapter import handlers_serve_invocations
-from animl_local.standin_api import StandinAws, StandinApi
+from animl_local.standin_api import StandinApi, StandinAws
 from functions.graphql_client import AnimlApiClient
 from functions.settings import Settings
 from tests.conftest import REPO, create_batch, jpeg_bytes, zip_bytes

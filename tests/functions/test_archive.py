@@ -30,18 +30,22 @@ def put(s3, data: bytes, key: str = "a.zip") -> S3RangeReader:
     return S3RangeReader(s3, BUCKET, key)
 
 
-def test_listing_keeps_images_and_videos_and_says_why_others_are_skipped(s3) -> None:
+def test_listing_counts_images_keeps_other_files_and_says_why_the_rest_is_skipped(s3) -> None:
     listing = inspect_archive(put(s3, zip_bytes({
         "cam/IMG_1.JPG": b"1", "cam/IMG_2.jpeg": b"2", "cam/x.png": b"3", "cam/clip.MP4": b"4",
         "cam/": b"", "__MACOSX/cam/._IMG_1.JPG": b"m", "cam/.DS_Store": b"d", "cam/notes.txt": b"t",
     })), LIMITS)
-    assert [e.path for e in listing.images] == ["cam/IMG_1.JPG", "cam/IMG_2.jpeg", "cam/x.png",
-                                                "cam/clip.MP4"]
+    # Only images count in the batch's total, as the web app counts; other files are kept.
+    assert [e.path for e in listing.images] == ["cam/IMG_1.JPG", "cam/IMG_2.jpeg", "cam/x.png"]
+    assert all(e.counted for e in listing.images)
+    assert {e.path: (e.rejected, e.counted) for e in listing.others} == {
+        "cam/clip.MP4": (reasons.VIDEO_FILE, False),
+        "cam/notes.txt": (reasons.SKIPPED_UNSUPPORTED_TYPE, False),
+    }
     assert {s["path"]: s["reason"] for s in listing.skipped} == {
         "cam/": reasons.SKIPPED_DIRECTORY,
         "__MACOSX/cam/._IMG_1.JPG": reasons.SKIPPED_HIDDEN,
         "cam/.DS_Store": reasons.SKIPPED_HIDDEN,
-        "cam/notes.txt": reasons.SKIPPED_UNSUPPORTED_TYPE,
     }
 
 

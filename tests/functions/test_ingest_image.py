@@ -78,28 +78,63 @@ def test_the_same_bytes_under_another_name_is_a_duplicate(services: Services,
 
 
 def test_a_thrown_api_error_dead_letters_under_unknown_id(services: Services,
-                                                          tmp_path: Path) -> None:
+                                                          standin_api, tmp_path: Path) -> None:
     missing = "batch-00000000-0000-0000-0000-000000000000"
     outcome = ingest_image(jpeg_bytes(tmp_path), batch_source(missing), services)
-    assert outcome.outcome == DEAD_LETTER
-    assert outcome.reason.startswith("Batch not found")
+    thrown = "Cannot read properties of null (reading 'projectId')"
+    assert (outcome.outcome, outcome.reason) == (DEAD_LETTER, thrown)
     [key] = keys(services, services.settings.dead_letter_bucket)
-    assert key.endswith("/UNKNOWN_ID/IMG_1.JPG") and key.startswith("Batch not found")
+    assert key == f"{thrown}/UNKNOWN_ID/IMG_1.JPG"
+    # The service records an ImageError for it before it throws.
+    [error] = standin_api.store.image_errors(missing)
+    assert (error["path"], error["error"]) == ("cam/IMG_1.JPG", thrown.lower())
 
 
-def test_a_corrupted_jpeg_goes_through_the_api_as_corrupted(services: Services) -> None:
+def test_a_saved_image_whose_inference_request_failed_is_ingested_with_a_warning(
+        services: Services, standin_api, tmp_path: Path) -> None:
+    # No ProvisionInference ran: the batch has no queue, so the service's automation fails
+    # after it saved the image, and answers the failure in imageAttempt.errors.
+    batch_id = create_batch(services.api)
+    outcome = ingest_image(jpeg_bytes(tmp_path), batch_source(batch_id), services)
+
+    assert (outcome.outcome, outcome.reason) == (INGESTED, None)
+    [warning] = outcome.warnings
+    assert warning.startswith("saved, but the API reported:") and "queue" in warning.lower()
+    assert len(keys(services, services.settings.serving_bucket)) == 3
+    assert keys(services, services.settings.dead_letter_bucket) == []
+    assert standin_api.store.image(outcome.id) is not None
+    assert len(standin_api.store.image_errors(batch_id)) == 1
+
+
+def test_a_corrupted_jpeg_is_one_image_error_not_a_create_image(services: Services,
+                                                                 standin_api) -> None:
     batch_id = create_batch(services.api, serial="CAM-1")
     outcome = ingest_image(b"\xff\xd8\xff\xe0" + b"\x01" * 500, batch_source(batch_id), services)
     assert (outcome.outcome, outcome.reason) == (DEAD_LETTER, reasons.CORRUPTED_IMAGE_FILE)
-    assert outcome.md["errors"][0].startswith("corrupted image file")
+    assert outcome.detail.startswith("corrupted image file")
+    [error] = standin_api.store.image_errors(batch_id)
+    assert error["error"].startswith("CORRUPTED_IMAGE_FILE: corrupted image file")
+    assert standin_api.store.images(batch_id) == []
 
 
-def test_a_zero_byte_file_is_dead_lettered_without_an_api_call(services: Services) -> None:
+def test_a_zero_byte_file_is_dead_lettered_and_counted_as_one_image_error(
+        services: Services, standin_api) -> None:
     batch_id = create_batch(services.api)
     outcome = ingest_image(b"", batch_source(batch_id), services)
     assert (outcome.outcome, outcome.reason, outcome.md) == (DEAD_LETTER, reasons.EMPTY_FILE, None)
     assert keys(services, services.settings.dead_letter_bucket) == [
         f"EMPTY_FILE/{batch_id}/cam/IMG_1.JPG"]
+    # Never sent to createImage (no serial, no date: it would record three errors for one file).
+    [error] = standin_api.store.image_errors(batch_id)
+    assert (error["image"], error["error"].split(":")[0]) == ("cam/IMG_1.JPG", reasons.EMPTY_FILE)
+
+
+def test_a_single_file_refused_before_the_api_records_nothing(services: Services,
+                                                              standin_api) -> None:
+    source = ImageSource(file_name="IMG_1.JPG", bucket="in", key="cam/IMG_1.JPG")
+    outcome = ingest_image(b"", source, services)
+    assert outcome.reason == reasons.EMPTY_FILE
+    assert standin_api.store.image_errors(None) == []  # no batch to count it in
 
 
 def test_a_single_image_is_ingested_then_its_source_deleted(services: Services,
@@ -115,7 +150,7 @@ def test_a_single_image_is_ingested_then_its_source_deleted(services: Services,
 
 
 def test_in_maintenance_mode_a_single_image_is_parked_unprocessed(
-        s3, api_client, settings, tmp_path: Path) -> None:
+        s3, api_client, standin_api, settings, tmp_path: Path) -> None:
     from dataclasses import replace
 
     services = Services(s3=s3, api=api_client, settings=replace(settings, maintenance_mode=True))
@@ -127,7 +162,7 @@ def test_in_maintenance_mode_a_single_image_is_parked_unprocessed(
     parked = s3.get_object(Bucket=settings.parking_lot_bucket, Key="cam7/IMG_9.JPG")
     assert parked["Body"].read() == data
     assert keys(services, bucket) == [] and keys(services, settings.serving_bucket) == []
-    assert api_client.execute("{ images { _id } }") == {"images": []}
+    assert standin_api.store.images(None) == []
 
 
 def test_maintenance_mode_is_a_stage_setting() -> None:

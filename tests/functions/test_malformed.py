@@ -49,8 +49,8 @@ def test_each_malformed_file_gets_a_reason_or_is_a_real_image(path: Path) -> Non
         except ImageRejected as rejected:
             assert rejected.reason in OWN_REASONS
             return
-    # What passes our checks is sent to the API: either decodable, or with its decode error.
-    assert prepared.rendered is not None or prepared.md["errors"]
+    # What passes our checks is decodable and sent to the API.
+    assert prepared.rendered.width > 0 and prepared.md["errors"] == []
 
 
 def test_a_truncated_jpeg_that_decodes_is_kept_with_a_warning() -> None:
