@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from functions import storage
-from functions.ingest_image import DEAD_LETTER, INGESTED
+from functions.ingest_image import DEAD_LETTER, INGESTED, SKIPPED
 from functions.settings import Settings
 
 
@@ -84,7 +84,7 @@ def mirror_objects(s3: Any, settings: Settings, images: list[dict[str, Any]], ou
     for row in images:
         if row["outcome"] == INGESTED:
             bucket, folder = settings.serving_bucket, out / "serving"
-        elif row["outcome"] == DEAD_LETTER:
+        elif row["outcome"] in (DEAD_LETTER, SKIPPED):  # files that are not images are kept too
             bucket, folder = settings.dead_letter_bucket, out / "dead-letter"
         else:
             continue

@@ -28,10 +28,11 @@ class Clients:
 
 def provision_inference(clients: Clients, settings: Settings, batch_id: str) -> dict[str, Any]:
     """Create (or find) the batch's queue, dead-letter queue and event source mapping."""
-    dlq_url = clients.sqs.create_queue(
-        QueueName=settings.inference_dlq_name(batch_id),
-        Attributes={"MessageRetentionPeriod": str(settings.inference_dlq_retention_seconds)},
-    )["QueueUrl"]
+    dlq_url = clients.sqs.create_queue(QueueName=settings.inference_dlq_name(batch_id))["QueueUrl"]
+    # Set, not passed to create_queue: SQS refuses a create whose attributes differ from the
+    # existing queue's, so a second provisioning with another setting would fail.
+    clients.sqs.set_queue_attributes(QueueUrl=dlq_url, Attributes={
+        "MessageRetentionPeriod": str(settings.inference_dlq_retention_seconds)})
     dlq_arn = _queue_arn(clients.sqs, dlq_url)
     redrive = {"deadLetterTargetArn": dlq_arn,
                "maxReceiveCount": str(settings.inference_max_receives)}

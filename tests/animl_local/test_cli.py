@@ -58,7 +58,9 @@ def test_run_accounts_for_the_southwest_zero_byte_image_and_video(tmp_path: Path
     assert len(rows) == 17
     assert rows["error_img.JPG"]["outcome"] == "dead-letter"
     assert rows["error_img.JPG"]["reason"] == "EMPTY_FILE"
-    assert rows["error_vid.mp4"]["outcome"] == "dead-letter"
+    # Not an image: not in the batch's total, kept in dead-letter, one batch error says so.
+    assert (rows["error_vid.mp4"]["outcome"], rows["error_vid.mp4"]["reason"]) == (
+        "skipped", "VIDEO_FILE")
     for row in rows.values():
         for key in row["keys"]:
             assert (out / ("serving" if row["outcome"] == "ingested" else "dead-letter") / key
@@ -89,9 +91,42 @@ def test_a_zero_byte_image_and_a_video_get_their_reasons(tmp_path: Path) -> None
     assert reasons == {
         "good.jpg": ("ingested", None),
         "empty.JPG": ("dead-letter", "EMPTY_FILE"),
-        "clip.mp4": ("dead-letter", "VIDEO_FILE"),
-        "clip-named-as-image.jpg": ("dead-letter", "VIDEO_FILE"),
+        "clip.mp4": ("skipped", "VIDEO_FILE"),
+        "clip-named-as-image.jpg": ("dead-letter", "VIDEO_FILE"),  # counted by its name
     }
+
+
+def test_the_web_apps_numbers_add_up_and_what_is_not_an_image_is_said_once(
+        tmp_path: Path) -> None:
+    good = (CAMERA_TRAPS / "BUOW" / "RCNX0242.JPG").read_bytes()
+    other = (CAMERA_TRAPS / "BUOW" / "RCNX0712.JPG").read_bytes()
+    folder = tmp_path / "card"
+    for name, data in {"DCIM/good.JPG": good, "DCIM/copy/good.JPG": good, "DCIM/empty.jpg": b"",
+                       "DCIM/truncated.JPG": other[: len(other) * 6 // 10],
+                       "DCIM/clip.mp4": b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64,
+                       "DCIM/notes.txt": b"field notes"}.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    out = tmp_path / "out"
+
+    assert main(["run", str(folder), "--out", str(out)]) == 0
+    report = read_report(out)
+    outcomes = {i["path"]: (i["outcome"], i["reason"]) for i in report["images"]}
+    # The zip lists DCIM/copy/ first: that copy is the image, the other its duplicate.
+    assert outcomes == {
+        "DCIM/copy/good.JPG": ("ingested", None),
+        "DCIM/good.JPG": ("dead-letter", "DUPLICATE_IMAGE"),
+        "DCIM/empty.jpg": ("dead-letter", "EMPTY_FILE"),
+        "DCIM/truncated.JPG": ("ingested", None),
+        "DCIM/clip.mp4": ("skipped", "VIDEO_FILE"),
+        "DCIM/notes.txt": ("skipped", "UNSUPPORTED_FILE_TYPE"),
+    }
+    api = report["api"]  # the stand-in's own records, as the web app counts them
+    assert api["total"] == 4
+    assert api["images"] + api["imageErrors"] == api["total"]
+    [not_images] = api["batchErrors"]
+    assert not_images.startswith("2 file(s) in the archive are not images")
+    assert (out / "dead-letter" / f"VIDEO_FILE/{report['batch']['_id']}/DCIM/clip.mp4").is_file()
 
 
 def a_missing_path(tmp: Path) -> Path:
@@ -137,7 +172,8 @@ def test_a_bad_archive_fails_with_its_reason_and_a_report(tmp_path: Path) -> Non
     assert "Bad archive" in stderr and len(stderr.strip().splitlines()) == 1
     report = read_report(out)
     assert report["execution"]["status"] == "FAILED"
-    assert report["batch"]["errors"][0]["error"].startswith("Bad archive")
+    assert report["batch"]["errors"][0].startswith("Bad archive")  # ingest's own record
+    assert report["api"]["batchErrors"][0].startswith("Bad archive")  # and the service's
 
 
 def test_zipping_a_folder_keeps_relative_paths(tmp_path: Path) -> None:

@@ -139,7 +139,8 @@ def test_create_upload_takes_only_what_the_service_takes(
      {"input": {"error": "x", "image": "i"}}),
     ("mutation B($input: UpdateBatchInput!) { updateBatch(input: $input) { batch { _id } } }",
      {"input": {"_id": "b", "uploadComplete": 12345}}),
-    ("mutation I($input: CreateImageInput!) { createImage(input: $input) { imageAttempt { _id } } }",
+    ("mutation I($input: CreateImageInput!) "
+     "{ createImage(input: $input) { imageAttempt { _id } } }",
      {"input": {"md": ["not", "an", "object"]}}),
     ("query { image(input: {imageId: \"x\"}) { _id ", None),
 ])

@@ -80,7 +80,8 @@ def impatient_stage(standin_api: StandinApi) -> Iterator[EmbeddedStage]:
 
 
 def test_a_dlq_message_holds_the_batch_until_the_maximum_wait(
-        impatient_stage: EmbeddedStage, api_client: AnimlApiClient, tmp_path: Path) -> None:
+        impatient_stage: EmbeddedStage, api_client: AnimlApiClient, tmp_path: Path,
+        standin_api: StandinApi) -> None:
     stage = impatient_stage
     batch_id = create_batch(api_client, serial="CAM-1")
     park_a_message_in_the_dlq(stage, batch_id)
@@ -92,7 +93,7 @@ def test_a_dlq_message_holds_the_batch_until_the_maximum_wait(
     entered = states_entered(stage, result["executionArn"])
     assert entered[-2:] == ["TeardownInference", "MarkProcessingEnd"]
     assert entered.count("CheckInferenceQueues") >= 3
-    batch = api_client.get_batch(batch_id)
+    batch = standin_api.store.batch(batch_id)
     [error] = batch["errors"]
     assert "did not finish within 3 s" in error["error"]
     assert "1 in the dead-letter queue" in error["error"]
@@ -100,8 +101,9 @@ def test_a_dlq_message_holds_the_batch_until_the_maximum_wait(
     assert inference_resources(stage) == ([], [])
 
 
-def test_stopping_a_batch_stops_it_and_releases_everything(
-        stage: EmbeddedStage, api_client: AnimlApiClient, tmp_path: Path) -> None:
+def test_stopping_a_batch_through_stop_batch_makes_ingest_delete_release_it(
+        stage: EmbeddedStage, api_client: AnimlApiClient, tmp_path: Path,
+        standin_api: StandinApi) -> None:
     from animl_local.cli import main
 
     batch_id = create_batch(api_client, serial="CAM-1")
@@ -111,11 +113,14 @@ def test_stopping_a_batch_stops_it_and_releases_everything(
 
     assert main(["stop", batch_id, "--stage", "test"]) == 0
     result = stage.wait_for_execution(batch_id)
+    standin_api.aws.wait_for_invocations()  # IngestDelete runs asynchronously, as on AWS
 
     assert result["status"] == "ABORTED"
     assert inference_resources(stage) == ([], [])
-    batch = api_client.get_batch(batch_id)
-    assert batch["processingEnd"]
+    # The service marked it and invoked the one name its role may invoke.
+    assert stage.invocations.counts[stage.settings.ingest_delete_function_name] == 1
+    batch = standin_api.store.batch(batch_id)
+    assert batch["stoppingInitiated"] and batch["processingEnd"]
     assert batch["errors"] == []  # a requested stop is not an error
 
 
@@ -136,11 +141,12 @@ def test_a_failed_batch_keeps_its_resources_until_the_sweep(
     swept = sweep_now(stage)
     assert swept == [batch_id]
     assert inference_resources(stage) == ([], [])
-    assert api_client.get_batch(batch_id)["processingEnd"]
+    assert standin_api.store.batch(batch_id)["processingEnd"]
 
 
-def sweep_now(stage: EmbeddedStage) -> list[str]:
-    from datetime import UTC, datetime
+def sweep_now(stage: EmbeddedStage, later_seconds: float = 0) -> list[str]:
+    """The sweep with no minimum age, run now or `later_seconds` from now."""
+    from datetime import UTC, datetime, timedelta
 
     from functions import lifecycle
 
@@ -148,5 +154,46 @@ def sweep_now(stage: EmbeddedStage) -> list[str]:
     api = AnimlApiClient(
         boto3.client("ssm", region_name=settings.region).get_parameter(
             Name=settings.api_url_parameter)["Parameter"]["Value"], API_KEY)
-    return lifecycle.sweep(stage.client("stepfunctions"), clients(stage), api, settings,
-                           "123456789012", datetime.now(UTC))
+    return lifecycle.sweep(stage.client("stepfunctions"), clients(stage), api,
+                           stage.client("s3"), settings, "123456789012",
+                           datetime.now(UTC) + timedelta(seconds=later_seconds))
+
+
+def test_the_sweep_keeps_dead_lettered_requests_an_operator_could_still_redrive(
+        stage: EmbeddedStage, standin_api: StandinApi, api_client: AnimlApiClient,
+        tmp_path: Path) -> None:
+    from animl_local.webapp import redrive_batch
+
+    batch_id = create_batch(api_client, serial="CAM-1")
+    standin_api.faults.append(Fault("updateBatch", 503, body_contains="processingStart"))
+    result = upload(stage, tmp_path, batch_id, zip_bytes({"a.jpg": jpeg_bytes(tmp_path)}))
+    assert result["status"] == "FAILED"
+    standin_api.faults.clear()
+    park_a_message_in_the_dlq(stage, batch_id)
+
+    assert sweep_now(stage) == []  # old enough, but its DLQ holds a request
+    assert len(inference_resources(stage)[0]) == 2
+    assert standin_api.store.batch(batch_id).get("processingEnd") is None
+
+    # redriveBatch moves it back to the batch's queue, whose consumer takes it.
+    redrive_batch(api_client, batch_id)
+    dlq = stage.client("sqs").get_queue_url(
+        QueueName=stage.settings.inference_dlq_name(batch_id))["QueueUrl"]
+    depth = stage.client("sqs").get_queue_attributes(
+        QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+    assert depth["ApproximateNumberOfMessages"] == "0"
+
+
+def test_the_sweep_releases_a_dead_letter_queue_once_its_retention_has_passed(
+        stage: EmbeddedStage, standin_api: StandinApi, api_client: AnimlApiClient,
+        tmp_path: Path) -> None:
+    batch_id = create_batch(api_client, serial="CAM-1")
+    standin_api.faults.append(Fault("updateBatch", 503, body_contains="processingStart"))
+    upload(stage, tmp_path, batch_id, zip_bytes({"a.jpg": jpeg_bytes(tmp_path)}))
+    standin_api.faults.clear()
+    park_a_message_in_the_dlq(stage, batch_id)
+
+    retention = stage.settings.inference_dlq_retention_seconds
+    assert sweep_now(stage, later_seconds=retention - 3600) == []
+    assert sweep_now(stage, later_seconds=retention + 1) == [batch_id]
+    assert inference_resources(stage) == ([], [])

@@ -43,7 +43,8 @@ def ingestion_objects(stage: EmbeddedStage) -> list[str]:
 
 
 def test_a_small_batch_walks_every_state_and_is_recorded(
-        stage: EmbeddedStage, api_client: AnimlApiClient, tmp_path: Path) -> None:
+        stage: EmbeddedStage, api_client: AnimlApiClient, tmp_path: Path,
+        standin_api: StandinApi) -> None:
     batch_id = create_batch(api_client, serial="CAM-9")
     members = {f"cam/IMG_{i}.JPG": jpeg_bytes(tmp_path, seed=i) for i in range(3)}
     members["cam/notes.txt"] = b"field notes"
@@ -52,14 +53,13 @@ def test_a_small_batch_walks_every_state_and_is_recorded(
 
     assert result["status"] == "SUCCEEDED"
     assert states_entered(stage, result["executionArn"]) == HAPPY_PATH
-    batch = api_client.get_batch(batch_id)
+    batch = standin_api.store.batch(batch_id)
     assert batch["total"] == 3
     assert (batch["uploadComplete"] <= batch["processingStart"] <= batch["ingestionComplete"]
             <= batch["processingEnd"])
-    assert batch["errors"] == []
-    images = api_client.execute(
-        "query($b: String) { images(batchId: $b) { _id path labels { mlModelId } } }",
-        {"b": batch_id})["images"]
+    [not_an_image] = batch["errors"]  # notes.txt: kept in dead-letter, said once
+    assert not_an_image["error"].startswith("1 file(s) in the archive are not images")
+    images = standin_api.store.images(batch_id)
     assert sorted(i["path"] for i in images) == sorted(p for p in members if p.endswith(".JPG"))
     assert all(i["labels"] for i in images)  # every saved image went through inference
     assert inference_resources(stage) == ([], [])
@@ -83,7 +83,8 @@ def test_a_repeated_upload_event_starts_nothing_new(
 
 
 def test_an_empty_zip_is_processed_at_upload_time(
-        stage: EmbeddedStage, api_client: AnimlApiClient, tmp_path: Path) -> None:
+        stage: EmbeddedStage, api_client: AnimlApiClient, tmp_path: Path,
+        standin_api: StandinApi) -> None:
     batch_id = create_batch(api_client)
     result = upload(stage, tmp_path, batch_id, zip_bytes({}))
 
@@ -91,13 +92,14 @@ def test_an_empty_zip_is_processed_at_upload_time(
     assert states_entered(stage, result["executionArn"]) == [
         "InspectArchive", "MarkUploadComplete", "HasImages", "SummarizeEmptyBatch",
         "DeleteEmptyArchive"]
-    batch = api_client.get_batch(batch_id)
+    batch = standin_api.store.batch(batch_id)
     assert batch["total"] == 0
     assert batch["processingStart"] == batch["processingEnd"] == batch["uploadComplete"]
 
 
 def test_a_bad_archive_takes_the_catch_and_is_recorded_and_kept(
-        stage: EmbeddedStage, api_client: AnimlApiClient, tmp_path: Path) -> None:
+        stage: EmbeddedStage, api_client: AnimlApiClient, tmp_path: Path,
+        standin_api: StandinApi) -> None:
     batch_id = create_batch(api_client)
     result = upload(stage, tmp_path, batch_id, b"this is not a zip archive at all")
 
@@ -105,7 +107,7 @@ def test_a_bad_archive_takes_the_catch_and_is_recorded_and_kept(
     assert result["error"] == "BadArchive"
     assert states_entered(stage, result["executionArn"]) == [
         "InspectArchive", "RecordBatchError", "BatchFailed"]
-    errors = api_client.get_batch(batch_id)["errors"]
+    errors = standin_api.store.batch(batch_id)["errors"]
     # Recorded once by the Catch path; the status-change handler does not repeat it.
     assert len(errors) == 1 and errors[0]["error"].startswith("Bad archive:")
     assert ingestion_objects(stage) == [f"{batch_id}.zip"]  # kept for inspection
@@ -128,21 +130,21 @@ def test_a_transient_failure_retries_then_fails_at_its_state_with_a_batch_error(
     retry_max = stage.tuning["RetryMaxAttempts"]
     assert len(attempts) == 1 + retry_max
     assert all(e["taskFailedEventDetails"]["error"] == "AnimlApiUnavailable" for e in attempts)
-    errors = api_client.get_batch(batch_id)["errors"]
+    errors = standin_api.store.batch(batch_id)["errors"]
     assert len(errors) == 1
     assert "AnimlApiUnavailable" in errors[0]["error"]
     assert API_KEY not in errors[0]["error"]
 
 
 def test_a_single_image_upload_is_ingested_by_the_entry_lambda(
-        stage: EmbeddedStage, api_client: AnimlApiClient, tmp_path: Path) -> None:
+        stage: EmbeddedStage, standin_api: StandinApi, tmp_path: Path) -> None:
     s3 = stage.client("s3")
     s3.put_object(Bucket=stage.settings.ingestion_bucket, Key="cam7/IMG_0001.JPG",
                   Body=jpeg_bytes(tmp_path, serial="WIRELESS-7"))
     s3.put_object(Bucket=stage.settings.ingestion_bucket, Key="cam7/readme.txt", Body=b"hi")
 
-    images = api_client.execute("{ images { _id batchId path serialNumber } }")["images"]
-    assert [(i["batchId"], i["path"], i["serialNumber"]) for i in images] == [
+    images = standin_api.store.images(None)
+    assert [(i["batchId"], i["path"], i["cameraId"]) for i in images] == [
         (None, None, "WIRELESS-7")]
     assert ingestion_objects(stage) == ["cam7/readme.txt"]  # the image's source is released
     executions = stage.client("stepfunctions").list_executions(
@@ -184,7 +186,7 @@ def test_a_child_that_fails_for_good_fails_the_batch_at_summarize(
     assert result["status"] == "FAILED"
     assert states_entered(stage, result["executionArn"])[-1] == "SummarizeOutcomes"
     assert "IncompleteBatch" in result["error"]
-    [error] = api_client.get_batch(batch_id)["errors"]
+    [error] = standin_api.store.batch(batch_id)["errors"]
     assert "have no outcome" in error["error"]
     assert ingestion_objects(stage) == [f"{batch_id}.zip"]  # nothing is deleted
 
@@ -222,3 +224,57 @@ def test_bombs_odd_names_and_duplicates_are_each_accounted_for(
     kept = stage.client("s3").get_object(Bucket=stage.settings.dead_letter_bucket,
                                          Key=bomb["keys"][0])["Body"].read()
     assert 0 < len(kept) < 100_000  # the stored (compressed) bytes, never inflated
+
+
+def test_a_request_the_api_refuses_as_invalid_fails_at_once_without_retries(
+        stage: EmbeddedStage, standin_api: StandinApi, api_client: AnimlApiClient,
+        tmp_path: Path) -> None:
+    batch_id = create_batch(api_client, serial="CAM-9")
+    standin_api.faults.append(Fault("updateBatch", 400, body_contains="uploadComplete"))
+
+    result = upload(stage, tmp_path, batch_id, zip_bytes({"a.jpg": jpeg_bytes(tmp_path)}))
+
+    assert result["status"] == "FAILED"
+    attempts = [e for e in stage.history(result["executionArn"]) if e["type"] == "TaskFailed"]
+    assert [e["taskFailedEventDetails"]["error"] for e in attempts] == ["AnimlApiRefused"]
+    [error] = standin_api.store.batch(batch_id)["errors"]
+    assert "HTTP 400 for UpdateBatch" in error["error"]
+
+
+def test_a_second_run_of_a_finished_batch_changes_nothing(
+        stage: EmbeddedStage, standin_api: StandinApi, api_client: AnimlApiClient,
+        tmp_path: Path) -> None:
+    import json
+
+    batch_id = create_batch(api_client, serial="CAM-9")
+    good = jpeg_bytes(tmp_path, seed=1)
+    archive = zip_bytes({"a/IMG_1.JPG": good, "b/IMG_1.JPG": good, "empty.jpg": b"",
+                         "clip.mp4": b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64,
+                         "notes.txt": b"field notes"})
+    first = upload(stage, tmp_path, batch_id, archive)
+    assert first["status"] == "SUCCEEDED"
+
+    def api_state() -> tuple:
+        batch = standin_api.store.batch(batch_id)
+        return (batch, standin_api.store.images(batch_id),
+                [(e["image"], e["path"], e["error"]) for e in standin_api.store.image_errors(
+                    batch_id)])
+
+    before = api_state()
+    batch, images, image_errors = before
+    assert batch["total"] == 3 and len(images) + batch["imageErrors"] == batch["total"]
+    assert len(batch["errors"]) == 1  # the two files that are not images, said once
+
+    # The same batch once more, as an operator's new execution of it would run it.
+    stage.client("s3").put_object(Bucket=stage.settings.ingestion_bucket,
+                                  Key=f"{batch_id}.zip", Body=archive)
+    name = f"{batch_id}-redrive-1"
+    stage.client("stepfunctions").start_execution(
+        stateMachineArn=stage.state_machine_arn, name=name, input=json.dumps(
+            {"batchId": batch_id, "archive": {"Bucket": stage.settings.ingestion_bucket,
+                                              "Key": f"{batch_id}.zip"}}))
+    second = stage.wait_for_execution(batch_id, execution_name=name, poll_seconds=0.05,
+                                      timeout_seconds=120)
+
+    assert second["status"] == "SUCCEEDED"
+    assert api_state() == before

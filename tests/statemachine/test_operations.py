@@ -13,9 +13,8 @@ from tests.conftest import create_batch, jpeg_bytes, zip_bytes
 from tests.statemachine.test_ingest_batch_on_engine import inference_resources, upload
 
 
-def batch_images(api_client: AnimlApiClient, batch_id: str) -> list[dict]:
-    return api_client.execute("query($b: String) { images(batchId: $b) { _id path } }",
-                              {"b": batch_id})["images"]
+def batch_images(standin_api: StandinApi, batch_id: str) -> list[dict]:
+    return standin_api.store.images(batch_id)
 
 
 def dead_letter_keys(stage: EmbeddedStage) -> list[str]:
@@ -39,7 +38,7 @@ def test_after_an_api_outage_a_redrive_ingests_every_image_exactly_once(
 
     failed = upload(stage, tmp_path, batch_id, zip_bytes(members))
     assert failed["status"] == "FAILED"
-    assert len(batch_images(api_client, batch_id)) == group - 1  # before the stretch
+    assert len(batch_images(standin_api, batch_id)) == group - 1  # before the stretch
 
     standin_api.faults.clear()  # the API recovers
     assert main(["redrive", batch_id, "--stage", "test"]) == 0
@@ -48,35 +47,36 @@ def test_after_an_api_outage_a_redrive_ingests_every_image_exactly_once(
     again = stage.wait_for_execution(batch_id, execution_name=redrive["name"])
 
     assert again["status"] == "SUCCEEDED"
-    images = batch_images(api_client, batch_id)
+    images = batch_images(standin_api, batch_id)
     assert sorted(i["path"] for i in images) == sorted(members)  # each exactly once
     assert dead_letter_keys(stage) == []
     assert inference_resources(stage) == ([], [])
-    batch = api_client.get_batch(batch_id)
+    batch = standin_api.store.batch(batch_id)
     assert batch["processingEnd"] and batch["total"] == len(members)
 
 
 def test_reprocess_after_fixing_the_serial_override(
-        stage: EmbeddedStage, api_client: AnimlApiClient, tmp_path: Path) -> None:
+        stage: EmbeddedStage, api_client: AnimlApiClient, tmp_path: Path,
+        standin_api: StandinApi) -> None:
     batch_id = create_batch(api_client)  # no override, and the images carry no serial
     members = {f"IMG_{i}.JPG": jpeg_bytes(tmp_path, seed=i, serial=None) for i in range(3)}
     members["empty.JPG"] = b""
     assert upload(stage, tmp_path, batch_id, zip_bytes(members))["status"] == "SUCCEEDED"
     assert len(dead_letter_keys(stage)) == 4
-    assert batch_images(api_client, batch_id) == []
+    assert batch_images(standin_api, batch_id) == []
 
     api_client.update_batch(batch_id, overrideSerial="FIXED-CAM")
     assert main(["reprocess", batch_id, "--reason", "Unknown Serial Number",
                  "--stage", "test"]) == 0
 
-    assert len(batch_images(api_client, batch_id)) == 3
+    assert len(batch_images(standin_api, batch_id)) == 3
     assert [k.split("/")[0] for k in dead_letter_keys(stage)] == ["EMPTY_FILE"]  # not asked for
     assert main(["reprocess", batch_id, "--stage", "test"]) == 0  # again: converges
-    assert len(batch_images(api_client, batch_id)) == 3
+    assert len(batch_images(standin_api, batch_id)) == 3
 
 
 def test_parked_images_are_replayed_into_ingestion(stage: EmbeddedStage,
-                                                   api_client: AnimlApiClient,
+                                                   standin_api: StandinApi,
                                                    tmp_path: Path) -> None:
     s3 = stage.client("s3")
     for i in range(2):
@@ -84,8 +84,8 @@ def test_parked_images_are_replayed_into_ingestion(stage: EmbeddedStage,
                       Body=jpeg_bytes(tmp_path, seed=i, serial="WIRELESS-9"))
     assert main(["parking-lot", "replay", "--stage", "test"]) == 0
     assert s3.list_objects_v2(Bucket=stage.settings.parking_lot_bucket).get("Contents") is None
-    images = api_client.execute("{ images { serialNumber } }")["images"]
-    assert [i["serialNumber"] for i in images] == ["WIRELESS-9", "WIRELESS-9"]
+    images = standin_api.store.images(None)
+    assert [i["cameraId"] for i in images] == ["WIRELESS-9", "WIRELESS-9"]
 
 
 def test_executions_are_listed_described_and_timed(
