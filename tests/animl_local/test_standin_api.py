@@ -8,7 +8,7 @@ import requests
 from animl_local.standin_api import StandinApi
 from animl_local.standin_api.store import normalise_key
 from functions.graphql_client import GET_IMAGE, AnimlApiClient, AnimlApiRefused, AnimlApiRejected
-from tests.conftest import API_KEY, create_batch
+from tests.conftest import API_KEY, TEST_SETTINGS, create_batch
 
 
 def md(**fields: object) -> dict:
@@ -212,3 +212,17 @@ def test_runs_on_its_own_from_the_command_line(tmp_path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_the_web_apps_upload_creates_the_batch_and_completes_its_zip(
+        s3, standin_api: StandinApi, api_client: AnimlApiClient, tmp_path) -> None:
+    from animl_local import webapp
+
+    archive = tmp_path / "cards.zip"
+    archive.write_bytes(b"PK\x05\x06" + b"\x00" * 18)  # an empty zip
+    batch_id = webapp.upload_batch(api_client, archive, "cards.zip", serial="CAM-1")
+
+    stored = s3.get_object(Bucket=TEST_SETTINGS.ingestion_bucket, Key=f"{batch_id}.zip")
+    assert stored["Body"].read() == archive.read_bytes()
+    batch = standin_api.store.batch(batch_id)
+    assert (batch["originalFile"], batch["overrideSerial"]) == ("cards.zip", "CAM-1")

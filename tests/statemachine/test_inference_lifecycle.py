@@ -124,17 +124,24 @@ def test_stopping_a_batch_through_stop_batch_makes_ingest_delete_release_it(
     assert batch["errors"] == []  # a requested stop is not an error
 
 
-def test_a_failed_batch_keeps_its_resources_until_the_sweep(
-        stage: EmbeddedStage, standin_api: StandinApi, api_client: AnimlApiClient,
-        tmp_path: Path) -> None:
+def a_batch_failed_at_processing_start(stage: EmbeddedStage, standin_api: StandinApi,
+                                       api_client: AnimlApiClient, tmp_path: Path) -> str:
+    """A batch whose inference resources exist and whose execution failed (the API was down)."""
     batch_id = create_batch(api_client, serial="CAM-1")
     standin_api.faults.append(Fault("updateBatch", 503, body_contains="processingStart"))
     result = upload(stage, tmp_path, batch_id, zip_bytes({"a.jpg": jpeg_bytes(tmp_path)}))
+    standin_api.faults.clear()
     assert result["status"] == "FAILED"
     assert states_entered(stage, result["executionArn"])[-1] == "MarkProcessingStart"
+    return batch_id
+
+
+def test_a_failed_batch_keeps_its_resources_until_the_sweep(
+        stage: EmbeddedStage, standin_api: StandinApi, api_client: AnimlApiClient,
+        tmp_path: Path) -> None:
+    batch_id = a_batch_failed_at_processing_start(stage, standin_api, api_client, tmp_path)
     assert len(inference_resources(stage)[0]) == 2  # kept for a redrive
 
-    standin_api.faults.clear()
     # The hourly schedule leaves it: younger than the sweep age.
     assert stage.run_schedule("sweep_inference_resources") == {"swept": []}
 
@@ -164,11 +171,7 @@ def test_the_sweep_keeps_dead_lettered_requests_an_operator_could_still_redrive(
         tmp_path: Path) -> None:
     from animl_local.webapp import redrive_batch
 
-    batch_id = create_batch(api_client, serial="CAM-1")
-    standin_api.faults.append(Fault("updateBatch", 503, body_contains="processingStart"))
-    result = upload(stage, tmp_path, batch_id, zip_bytes({"a.jpg": jpeg_bytes(tmp_path)}))
-    assert result["status"] == "FAILED"
-    standin_api.faults.clear()
+    batch_id = a_batch_failed_at_processing_start(stage, standin_api, api_client, tmp_path)
     park_a_message_in_the_dlq(stage, batch_id)
 
     assert sweep_now(stage) == []  # old enough, but its DLQ holds a request
@@ -187,10 +190,7 @@ def test_the_sweep_keeps_dead_lettered_requests_an_operator_could_still_redrive(
 def test_the_sweep_releases_a_dead_letter_queue_once_its_retention_has_passed(
         stage: EmbeddedStage, standin_api: StandinApi, api_client: AnimlApiClient,
         tmp_path: Path) -> None:
-    batch_id = create_batch(api_client, serial="CAM-1")
-    standin_api.faults.append(Fault("updateBatch", 503, body_contains="processingStart"))
-    upload(stage, tmp_path, batch_id, zip_bytes({"a.jpg": jpeg_bytes(tmp_path)}))
-    standin_api.faults.clear()
+    batch_id = a_batch_failed_at_processing_start(stage, standin_api, api_client, tmp_path)
     park_a_message_in_the_dlq(stage, batch_id)
 
     retention = stage.settings.inference_dlq_retention_seconds
