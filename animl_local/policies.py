@@ -61,6 +61,11 @@ def _executions(s: Settings, *actions: str) -> dict[str, Any]:
 WHO_AM_I = {"Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"}
 
 
+def _batch_records(s: Settings) -> list[dict[str, Any]]:
+    """Ingest's own record of what it set on each batch (functions.batch_record)."""
+    return [_objects(s.batch_work_bucket, "GetObject", "PutObject"), _listing(s.batch_work_bucket)]
+
+
 def function_statements(s: Settings) -> dict[str, list[dict[str, Any]]]:
     """What each function touches, and nothing else."""
     start_batch = {"Effect": "Allow", "Action": "states:StartExecution",
@@ -75,24 +80,25 @@ def function_statements(s: Settings) -> dict[str, list[dict[str, Any]]]:
                       WHO_AM_I],
         "inspect_archive": [_objects(s.ingestion_bucket, "GetObject"),
                             _objects(s.batch_work_bucket, "PutObject")],
-        "update_batch_status": _api(s),
-        "record_batch_error": _api(s),
+        "update_batch_status": [*_api(s), *_batch_records(s)],
+        "record_batch_error": [*_api(s), *_batch_records(s)],
         "ingest_image_group": [
             _objects(s.ingestion_bucket, "GetObject"),
             _objects(s.batch_work_bucket, "GetObject", "PutObject"), _listing(s.batch_work_bucket),
             _objects(s.serving_bucket, "PutObject"),
             _objects(s.dead_letter_bucket, "PutObject", "AbortMultipartUpload"), *_api(s)],
-        "summarize_batch": [_objects(s.batch_work_bucket, "GetObject", "PutObject"),
-                            _listing(s.batch_work_bucket)],
-        "provision_inference": [inference_queues, _mappings()],
+        "summarize_batch": [*_batch_records(s), *_api(s)],
+        "provision_inference": [
+            _queues(s, "CreateQueue", "GetQueueAttributes", "SetQueueAttributes"), _mappings()],
         "check_inference": [_queues(s, "GetQueueUrl", "GetQueueAttributes")],
-        "teardown_inference": [inference_queues, _mappings(), *_api(s)],
-        "ingest_delete": [inference_queues, _mappings(), *_api(s),
+        "teardown_inference": [inference_queues, _mappings(), *_api(s), *_batch_records(s)],
+        "ingest_delete": [inference_queues, _mappings(), *_api(s), *_batch_records(s),
                           _executions(s, "DescribeExecution", "StopExecution"), WHO_AM_I],
         "sweep_inference_resources": [
             inference_queues, {"Effect": "Allow", "Action": "sqs:ListQueues", "Resource": "*"},
-            _mappings(), *_api(s), _executions(s, "DescribeExecution"), WHO_AM_I],
-        "on_execution_status_change": _api(s),
+            _mappings(), *_api(s), *_batch_records(s), _executions(s, "DescribeExecution"),
+            WHO_AM_I],
+        "on_execution_status_change": [*_api(s), *_batch_records(s)],
     }
 
 
