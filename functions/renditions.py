@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
 from functions import reasons
 from functions.image_checks import ImageRejected, ImageType
@@ -46,8 +46,9 @@ def render(data: bytes, image_type: ImageType, max_pixels: int) -> Rendered:
                 raise ImageRejected(
                     reasons.TOO_MANY_PIXELS, f"{width}x{height} is over {max_pixels} pixels"
                 )
-            if image.format == "JPEG":
-                # Decode at 1/2..1/8 scale when that still covers the medium size: cheap.
+            if isinstance(image, JpegImagePlugin.JpegImageFile):
+                # Decode at 1/2..1/8 scale when that still covers the medium size: cheap. The
+                # JPEG family includes MPO (phone-style JPEGs with an embedded preview).
                 image.draft(image.mode, _fitted(image.size, MEDIUM_SIZE))
             image.load()
             oriented = ImageOps.exif_transpose(image)

@@ -98,3 +98,36 @@ def test_alpha_jpeg_source_is_flattened_on_white_for_jpeg() -> None:
 
     flattened = _normalise_mode(Image.new("RGBA", (10, 10), (0, 0, 0, 0)), JPEG)
     assert flattened.mode == "RGB" and flattened.getpixel((5, 5)) == (255, 255, 255)
+
+
+def decoded_sizes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """The size of every image Pillow decodes from here on (after draft() took effect)."""
+    from PIL import ImageFile
+
+    seen: list[tuple[int, int]] = []
+    load = ImageFile.ImageFile.load
+
+    def recording_load(self: ImageFile.ImageFile) -> object:
+        seen.append(self.size)
+        return load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", recording_load)
+    return seen
+
+
+@pytest.mark.parametrize("image_format", ["JPEG", "MPO"])
+def test_every_jpeg_family_file_is_draft_decoded(monkeypatch: pytest.MonkeyPatch,
+                                                 image_format: str) -> None:
+    # 12 MP, as phone-style camera JPEGs with an embedded preview (Pillow opens them as MPO).
+    big = Image.new("RGB", (4000, 3000), (90, 120, 60))
+    out = io.BytesIO()
+    extra = {"save_all": True, "append_images": [Image.new("RGB", (640, 480))]} \
+        if image_format == "MPO" else {}
+    big.save(out, format=image_format, quality=80, **extra)
+    assert Image.open(io.BytesIO(out.getvalue())).format == image_format
+    seen = decoded_sizes(monkeypatch)
+
+    rendered = render(out.getvalue(), JPEG, 100_000_000)
+
+    assert (rendered.width, rendered.height) == (4000, 3000)
+    assert seen and max(seen) <= (2000, 1500)  # decoded at 1/2 scale or less, not full size
