@@ -28,6 +28,7 @@ from animl_local.lambda_adapter import InvocationLog, handlers_serve_invocations
 from animl_local.report import WorkflowFunctions
 from functions import operations, storage
 from functions.execution_events import ENDED_BADLY
+from functions.runtime import reset_runtime
 from functions.settings import APP_NAME, Settings
 from functions.state_machine import (
     child_placeholders,
@@ -86,6 +87,9 @@ class EmbeddedStage:
     # lifecycle
 
     def __enter__(self) -> EmbeddedStage:
+        # Handlers keep a container's runtime in module state: this stage starts with its own.
+        reset_runtime()
+        self._stack.callback(reset_runtime)
         self._stack.enter_context(_lambda_environment(self.settings))
         if self.server_port is None:
             self._stack.enter_context(mock_aws(config=ENGINE_CONFIG))

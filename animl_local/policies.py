@@ -58,9 +58,6 @@ def _executions(s: Settings, *actions: str) -> dict[str, Any]:
             "Resource": f"arn:aws:states:*:*:execution:{s.state_machine_name}:*"}
 
 
-WHO_AM_I = {"Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"}
-
-
 def _batch_records(s: Settings) -> list[dict[str, Any]]:
     """Ingest's own record of what it set on each batch (functions.batch_record)."""
     return [_objects(s.batch_work_bucket, "GetObject", "PutObject"), _listing(s.batch_work_bucket)]
@@ -76,8 +73,7 @@ def function_statements(s: Settings) -> dict[str, list[dict[str, Any]]]:
         "on_upload": [_objects(s.ingestion_bucket, "GetObject", "DeleteObject"),
                       _objects(s.serving_bucket, "PutObject"),
                       _objects(s.dead_letter_bucket, "PutObject"),
-                      _objects(s.parking_lot_bucket, "PutObject"), *_api(s), start_batch,
-                      WHO_AM_I],
+                      _objects(s.parking_lot_bucket, "PutObject"), *_api(s), start_batch],
         "inspect_archive": [_objects(s.ingestion_bucket, "GetObject"),
                             _objects(s.batch_work_bucket, "PutObject")],
         "update_batch_status": [*_api(s), *_batch_records(s)],
@@ -93,11 +89,10 @@ def function_statements(s: Settings) -> dict[str, list[dict[str, Any]]]:
         "check_inference": [_queues(s, "GetQueueUrl", "GetQueueAttributes")],
         "teardown_inference": [inference_queues, _mappings(), *_api(s), *_batch_records(s)],
         "ingest_delete": [inference_queues, _mappings(), *_api(s), *_batch_records(s),
-                          _executions(s, "DescribeExecution", "StopExecution"), WHO_AM_I],
+                          _executions(s, "DescribeExecution", "StopExecution")],
         "sweep_inference_resources": [
             inference_queues, {"Effect": "Allow", "Action": "sqs:ListQueues", "Resource": "*"},
-            _mappings(), *_api(s), *_batch_records(s), _executions(s, "DescribeExecution"),
-            WHO_AM_I],
+            _mappings(), *_api(s), *_batch_records(s), _executions(s, "DescribeExecution")],
         "on_execution_status_change": [*_api(s), *_batch_records(s)],
     }
 

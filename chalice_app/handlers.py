@@ -11,17 +11,15 @@ import functools
 import logging
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing import get_context
 from typing import Any
 
-import boto3
 from chalice import Blueprint
 
 from functions import batch_record, batch_steps, execution_events, inference, lifecycle, uploads
-from functions.graphql_client import AnimlApiClient, client_for_stage
 from functions.ingest_image import Services
+from functions.runtime import Runtime, account_of, runtime
 from functions.settings import Settings
 from functions.single_image import ingest_single_image
 
@@ -35,24 +33,13 @@ blueprint = Blueprint(__name__)
 INGESTION_BUCKET = os.environ.get("INGESTION_BUCKET", Settings(stage="dev").ingestion_bucket)
 
 
-@dataclass(frozen=True)
-class Context:
-    settings: Settings
-    session: boto3.session.Session
+def _services(rt: Runtime) -> Services:
+    return Services(s3=rt.client("s3"), api=rt.api(), settings=rt.settings,
+                    image_pool=_image_pool(rt.settings.image_worker_processes))
 
-    def client(self, name: str) -> Any:
-        return self.session.client(name, region_name=self.settings.region)
 
-    def api(self) -> AnimlApiClient:
-        return client_for_stage(self.client("ssm"), self.client("secretsmanager"),
-                                self.settings.stage, self.settings.api_timeout_seconds)
-
-    def services(self) -> Services:
-        return Services(s3=self.client("s3"), api=self.api(), settings=self.settings,
-                        image_pool=_image_pool(self.settings.image_worker_processes))
-
-    def inference_clients(self) -> inference.Clients:
-        return inference.Clients(sqs=self.client("sqs"), lambda_=self.client("lambda"))
+def _inference_clients(rt: Runtime) -> inference.Clients:
+    return inference.Clients(sqs=rt.client("sqs"), lambda_=rt.client("lambda"))
 
 
 @functools.cache
@@ -64,10 +51,6 @@ def _image_pool(processes: int) -> ProcessPoolExecutor | None:
     return ProcessPoolExecutor(max_workers=processes, mp_context=get_context("spawn"))
 
 
-def _context() -> Context:
-    return Context(settings=Settings.from_environment(), session=boto3.session.Session())
-
-
 @blueprint.on_s3_event(bucket=INGESTION_BUCKET, events=["s3:ObjectCreated:*"], name="on_upload")
 def on_upload(event: Any) -> None:
     """Entry point: a zip starts its batch, an image is ingested, anything else is ignored."""
@@ -75,16 +58,16 @@ def on_upload(event: Any) -> None:
     if kind == uploads.IGNORED:
         logger.info("ignored upload %s: not a .zip or an image", event.key)
         return
-    ctx = _context()
+    ctx = runtime()
     if kind == uploads.SINGLE_IMAGE:
-        outcome = ingest_single_image(ctx.services(), event.bucket, event.key)
+        outcome = ingest_single_image(_services(ctx), event.bucket, event.key)
         logger.info("image %s: %s", event.key, outcome and outcome.outcome or "parked or gone")
         return
     batch_id = uploads.batch_id_from_key(event.key)
     if batch_id is None:
         logger.info("ignored archive %s: not named <batch-id>.zip", event.key)
         return
-    account = ctx.client("sts").get_caller_identity()["Account"]
+    account = account_of(event.context)
     uploads.start_batch_execution(
         ctx.client("stepfunctions"), ctx.settings.state_machine_arn(account), batch_id,
         event.bucket, event.key,
@@ -93,7 +76,7 @@ def on_upload(event: Any) -> None:
 
 @blueprint.lambda_function(name="inspect_archive")
 def inspect_archive(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    ctx = _context()
+    ctx = runtime()
     archive = event["archive"]
     return batch_steps.inspect_batch_archive(
         ctx.client("s3"), ctx.settings, event["batchId"], archive["Bucket"], archive["Key"]
@@ -103,7 +86,7 @@ def inspect_archive(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @blueprint.lambda_function(name="update_batch_status")
 def update_batch_status(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """`{"batchId", "field", "at"[, "total"]}`: stamp one status field on the batch record."""
-    ctx = _context()
+    ctx = runtime()
     api, s3 = ctx.api(), ctx.client("s3")
     if event["field"] == "uploadComplete":
         return batch_steps.mark_upload_complete(api, s3, ctx.settings, event["batchId"],
@@ -117,14 +100,14 @@ def ingest_image_group(event: dict[str, Any], context: Any) -> dict[str, Any]:
     archive = event["archive"]
     item = event["item"]
     return batch_steps.ingest_group(
-        _context().services(), event["batchId"], archive["Bucket"], archive["Key"],
+        _services(runtime()), event["batchId"], archive["Bucket"], archive["Key"],
         item["group"], item["entries"],
     )
 
 
 @blueprint.lambda_function(name="summarize_batch")
 def summarize_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    ctx = _context()
+    ctx = runtime()
     return batch_steps.summarize_batch(ctx.client("s3"), ctx.api(), ctx.settings,
                                        event["batchId"])
 
@@ -133,35 +116,35 @@ def summarize_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def record_batch_error(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """From the Catch of a deterministic failure: `{"batchId", "error": {"Error", "Cause"}}`."""
     message = execution_events.cause_message(event["error"].get("Cause"))
-    ctx = _context()
+    ctx = runtime()
     return batch_record.record_batch_error(ctx.api(), ctx.client("s3"), ctx.settings,
                                            event["batchId"], message)
 
 
 @blueprint.lambda_function(name="provision_inference")
 def provision_inference(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    ctx = _context()
-    return inference.provision_inference(ctx.inference_clients(), ctx.settings, event["batchId"])
+    ctx = runtime()
+    return inference.provision_inference(_inference_clients(ctx), ctx.settings, event["batchId"])
 
 
 @blueprint.lambda_function(name="check_inference")
 def check_inference(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """`{"batchId", "previous"}`: one poll of the batch's queues (see AwaitInference)."""
-    ctx = _context()
-    return inference.check_inference(ctx.inference_clients(), ctx.settings, event["batchId"],
+    ctx = runtime()
+    return inference.check_inference(_inference_clients(ctx), ctx.settings, event["batchId"],
                                      event.get("previous"), datetime.now(UTC))
 
 
 @blueprint.lambda_function(name="teardown_inference")
 def teardown_inference(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Delete the batch's mapping and queues; with `timedOut`, record why first."""
-    ctx = _context()
+    ctx = runtime()
     check = event.get("check") or {}
     if check.get("timedOut"):
         batch_record.record_batch_error(ctx.api(), ctx.client("s3"), ctx.settings,
                                         event["batchId"],
                                         inference.timeout_message(check, ctx.settings))
-    return inference.teardown_inference(ctx.inference_clients(), ctx.settings, event["batchId"])
+    return inference.teardown_inference(_inference_clients(ctx), ctx.settings, event["batchId"])
 
 
 @blueprint.lambda_function(name="ingest_delete")
@@ -171,9 +154,9 @@ def ingest_delete(event: dict[str, Any], context: Any) -> dict[str, Any]:
     The API invokes it as `IngestDelete-<stage>` (Settings.ingest_delete_function_name), a name
     Chalice cannot give: `animl-ingest deploy` publishes this function's package under it.
     """
-    ctx = _context()
-    account = ctx.client("sts").get_caller_identity()["Account"]
-    return lifecycle.stop_batch(ctx.client("stepfunctions"), ctx.inference_clients(), ctx.api(),
+    ctx = runtime()
+    account = account_of(context)
+    return lifecycle.stop_batch(ctx.client("stepfunctions"), _inference_clients(ctx), ctx.api(),
                                 ctx.client("s3"), ctx.settings, account, event["batch"],
                                 datetime.now(UTC))
 
@@ -181,9 +164,9 @@ def ingest_delete(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @blueprint.schedule("rate(1 hour)", name="sweep_inference_resources")
 def sweep_inference_resources(event: Any) -> dict[str, Any]:
     """Release per-batch resources of batches abandoned longer than the configured age."""
-    ctx = _context()
-    account = ctx.client("sts").get_caller_identity()["Account"]
-    swept = lifecycle.sweep(ctx.client("stepfunctions"), ctx.inference_clients(), ctx.api(),
+    ctx = runtime()
+    account = account_of(event.context)
+    swept = lifecycle.sweep(ctx.client("stepfunctions"), _inference_clients(ctx), ctx.api(),
                             ctx.client("s3"), ctx.settings, account, datetime.now(UTC))
     return {"swept": swept}
 
@@ -198,7 +181,7 @@ def sweep_inference_resources(event: Any) -> dict[str, Any]:
 )
 def on_execution_status_change(event: Any) -> None:
     """Record a batch error for an execution that ended badly (not already recorded)."""
-    ctx = _context()
+    ctx = runtime()
     raw = event.to_dict()
     if not str(raw.get("detail", {}).get("stateMachineArn", "")).endswith(
         ctx.settings.state_machine_name

@@ -15,10 +15,14 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+
+from functions.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -50,21 +54,46 @@ class AnimlApiRejected(AnimlApiError):
         self.code = code
 
 
-@dataclass(frozen=True)
+Credentials = tuple[str, str]  # (API URL, API key)
+
+
+@dataclass(eq=False)
 class AnimlApiClient:
+    """One pooled HTTP session. With `reread_credentials`, a 401/403 answer makes it read the URL
+    and key again and try once more (the key was rotated)."""
+
     url: str
     api_key: str = field(repr=False)
     timeout: float = DEFAULT_TIMEOUT_SECONDS
-    session: requests.Session = field(default_factory=requests.Session, repr=False, compare=False)
+    session: requests.Session = field(default_factory=requests.Session, repr=False)
+    reread_credentials: Callable[[], Credentials] | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def refresh_credentials(self) -> None:
+        if self.reread_credentials is not None:
+            url, key = self.reread_credentials()
+            with self._lock:
+                self.url, self.api_key = url, key
 
     def execute(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         """Run one operation and return its `data`; raise AnimlApiError on any failure."""
+        try:
+            return self._execute_once(query, variables)
+        except AnimlApiRefused as refused:
+            if refused.status not in (401, 403) or self.reread_credentials is None:
+                raise
+        self.refresh_credentials()
+        return self._execute_once(query, variables)
+
+    def _execute_once(self, query: str, variables: dict[str, Any] | None) -> dict[str, Any]:
         operation = operation_name(query)
+        with self._lock:
+            url, key = self.url, self.api_key
         try:
             response = self.session.post(
-                self.url,
+                url,
                 json={"query": query, "variables": variables or {}},
-                headers={"x-api-key": self.api_key, "content-type": "application/json"},
+                headers={"x-api-key": key, "content-type": "application/json"},
                 timeout=self.timeout,
             )
         except requests.RequestException as exc:
@@ -180,10 +209,16 @@ query Image($input: QueryImageInput!) {
 }"""
 
 
+def read_api_credentials(ssm: Any, secretsmanager: Any, stage: str) -> Credentials:
+    """The API's URL (SSM) and key (Secrets Manager), where the old stack kept them."""
+    names = Settings(stage=stage)
+    url = ssm.get_parameter(Name=names.api_url_parameter)["Parameter"]["Value"]
+    secret = secretsmanager.get_secret_value(SecretId=names.api_key_secret)["SecretString"]
+    return url, json.loads(secret)["apikey"]
+
+
 def client_for_stage(ssm: Any, secretsmanager: Any, stage: str, timeout: float | None = None
                      ) -> AnimlApiClient:
-    """The client configured as the old stack was: URL in SSM, key in Secrets Manager."""
-    url = ssm.get_parameter(Name=f"/api/url-{stage}")["Parameter"]["Value"]
-    secret = secretsmanager.get_secret_value(SecretId=f"api-key-{stage}")["SecretString"]
-    api_key = json.loads(secret)["apikey"]
+    """A client for the stage's API, as operator tools make one."""
+    url, api_key = read_api_credentials(ssm, secretsmanager, stage)
     return AnimlApiClient(url=url, api_key=api_key, timeout=timeout or DEFAULT_TIMEOUT_SECONDS)

@@ -18,6 +18,7 @@ from animl_local.samples import sample_jpeg
 from animl_local.standin_api import StandinApi, StandinAws
 from functions.graphql_client import AnimlApiClient, operation_name
 from functions.ingest_image import Services
+from functions.runtime import reset_runtime
 from functions.settings import Settings
 from tests.contract.schema_check import load_real_schema, request_problems
 
@@ -37,6 +38,8 @@ def _fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    # Handlers keep a Lambda container's runtime in module state; each test is a new container.
+    reset_runtime()
 
 
 TEST_SETTINGS = Settings(stage="test", region=REGION, inference_idle_polls=2,

@@ -36,7 +36,7 @@ def test_policies_name_only_the_stage_resources(stage: str) -> None:
                 # Only actions AWS cannot scope to a resource.
                 actions = statement["Action"] if isinstance(statement["Action"], list) else [
                     statement["Action"]]
-                assert set(actions) <= {"sts:GetCallerIdentity", "sqs:ListQueues",
+                assert set(actions) <= {"sqs:ListQueues",
                                         "lambda:CreateEventSourceMapping",
                                         "lambda:DeleteEventSourceMapping",
                                         "lambda:GetEventSourceMapping",
