@@ -24,6 +24,8 @@ from unittest import mock
 from moto.awslambda.models import LambdaBackend, LambdaFunction
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
+from animl_local.aws_calls import running_function
+
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[Any, Any], Any]
@@ -89,7 +91,8 @@ def call_handler(fn: LambdaFunction, event: Any, resolve: Callable[[str], Handle
         timeout_seconds=int(fn.timeout),
     )
     try:
-        result = resolve(fn.handler)(event if event is not None else {}, context)
+        with running_function(fn.function_name):  # whose policy its AWS calls need (aws_calls)
+            result = resolve(fn.handler)(event if event is not None else {}, context)
     except Exception as exc:  # noqa: BLE001 - any handler error is a Lambda function error
         logger.info("%s failed: %s: %s", fn.function_name, type(exc).__name__, exc)
         return json.dumps(error_payload(exc)), True, ""

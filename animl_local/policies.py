@@ -71,6 +71,7 @@ def function_statements(s: Settings) -> dict[str, list[dict[str, Any]]]:
                                "DeleteQueue")
     return {
         "on_upload": [_objects(s.ingestion_bucket, "GetObject", "DeleteObject"),
+                      _listing(s.ingestion_bucket),
                       _objects(s.serving_bucket, "PutObject"),
                       _objects(s.dead_letter_bucket, "PutObject"),
                       _objects(s.parking_lot_bucket, "PutObject"), *_api(s), start_batch],
