@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import posixpath
 from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from functions import batch_record, reasons, storage
 from functions.archive import (
@@ -26,6 +29,8 @@ from functions.ingest_image import (
     SKIPPED,
     ImageSource,
     Outcome,
+    Prepared,
+    Rejection,
     Services,
     ingest_image,
     prepare_or_reject,
@@ -35,6 +40,9 @@ from functions.manifest import manifest_items
 from functions.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class IncompleteBatch(Exception):
@@ -78,15 +86,7 @@ def ingest_group(services: Services, batch_id: str, bucket: str, key: str, group
     # Neighbouring entries come in one ranged GET (bounded: a group is at most this many bytes).
     reader = prefetch_group(archive, group_entries, 2 * services.settings.group_max_bytes)
     read = [_read_entry(services, reader, batch_id, bucket, key, entry) for entry in group_entries]
-    # The CPU-bound half of each image starts at once in the pool (if any); I/O follows in order.
-    pending = [
-        services.image_pool.submit(prepare_or_reject, item.data, item.source, services.settings)
-        if services.image_pool and item.data is not None else None
-        for item in read
-    ]
-    outcomes = [item.outcome or ingest_image(item.data, item.source, services,
-                                             future.result() if future else None)
-                for item, future in zip(read, pending, strict=True)]
+    outcomes = _ingest_entries(services, reader, read)
     storage.put_json(services.s3, services.settings.batch_work_bucket, outcomes_key,
                      [o.to_dict() for o in outcomes])
     counts = Counter(o.outcome for o in outcomes)
@@ -104,8 +104,9 @@ def _stored_outcomes(services: Services, key: str, expected: int) -> list[dict[s
 @dataclass(frozen=True)
 class _ReadEntry:
     source: ImageSource
+    entry: ZipEntry
     data: bytes | None = None
-    outcome: Outcome | None = None  # set when the entry could not be read: dead-lettered
+    unreadable: EntryUnreadable | None = None  # then it is dead-lettered as its stored bytes
 
 
 def _read_entry(services: Services, reader: S3RangeReader | PrefetchedSpan, batch_id: str,
@@ -115,10 +116,60 @@ def _read_entry(services: Services, reader: S3RangeReader | PrefetchedSpan, batc
         path=entry.path,
     )
     try:
-        return _ReadEntry(source, data=read_entry(reader, entry, services.settings.max_image_bytes))
+        return _ReadEntry(source, entry,
+                          data=read_entry(reader, entry, services.settings.max_image_bytes))
     except EntryUnreadable as unreadable:
-        return _ReadEntry(source, outcome=_dead_letter_entry(services, reader, source, entry,
-                                                             unreadable))
+        return _ReadEntry(source, entry, unreadable=unreadable)
+
+
+def _ingest_entries(services: Services, reader: S3RangeReader | PrefetchedSpan,
+                    read: list[_ReadEntry]) -> list[Outcome]:
+    """Each entry's outcome, in entry order, with up to `group_concurrency` entries at once.
+
+    A group's time is mostly waiting (createImage, S3 writes), and Pillow releases the GIL while
+    it decodes, so threads hide the waits and use every vCPU. Entries with the same bytes are
+    recorded one after another in entry order, so which of them is the duplicate never depends
+    on timing.
+    """
+    with ThreadPoolExecutor(max_workers=services.settings.group_concurrency) as pool:
+        prepared = _in_threads(pool, lambda item: _prepare(services, item), read)
+        same_bytes: dict[str, list[int]] = {}
+        for index, ready in enumerate(prepared):
+            identity = ready.md["Hash"] if isinstance(ready, Prepared) else f"entry {index}"
+            same_bytes.setdefault(identity, []).append(index)
+        outcomes: dict[int, Outcome] = {}
+
+        def finish(indices: list[int]) -> None:
+            for index in indices:
+                outcomes[index] = _finish(services, reader, read[index], prepared[index])
+
+        _in_threads(pool, finish, list(same_bytes.values()))
+    return [outcomes[index] for index in range(len(read))]
+
+
+def _in_threads(pool: ThreadPoolExecutor, work: Callable[[T], R], items: list[T]) -> list[R]:
+    """`work` over `items` in the pool, results in order; each task runs in a copy of the
+    caller's context (context variables, such as a logging context, carry over)."""
+    futures = [pool.submit(contextvars.copy_context().run, work, item) for item in items]
+    return [future.result() for future in futures]
+
+
+def _prepare(services: Services, item: _ReadEntry) -> Prepared | Rejection | None:
+    """The CPU-bound half (in the image pool, if there is one); None for an unreadable entry."""
+    if item.data is None:
+        return None
+    if services.image_pool:
+        return services.image_pool.submit(prepare_or_reject, item.data, item.source,
+                                          services.settings).result()
+    return prepare_or_reject(item.data, item.source, services.settings)
+
+
+def _finish(services: Services, reader: S3RangeReader | PrefetchedSpan, item: _ReadEntry,
+            prepared: Prepared | Rejection | None) -> Outcome:
+    if item.unreadable is not None or item.data is None:
+        assert item.unreadable is not None
+        return _dead_letter_entry(services, reader, item.source, item.entry, item.unreadable)
+    return ingest_image(item.data, item.source, services, prepared)
 
 
 def _dead_letter_entry(services: Services, reader: S3RangeReader | PrefetchedSpan,

@@ -21,8 +21,10 @@ from functions.graphql_client import AnimlApiClient, read_api_credentials
 from functions.settings import Settings
 
 API_CREDENTIALS_TTL_SECONDS = 900.0
-# botocore's standard retry mode: bounded exponential backoff with jitter for each AWS call.
-AWS_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
+# botocore's standard retry mode: bounded exponential backoff with jitter for each AWS call;
+# connections enough for a group's concurrent entries.
+AWS_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5},
+                           max_pool_connections=32)
 
 
 class Runtime:

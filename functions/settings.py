@@ -23,6 +23,8 @@ class Settings:
     # Pre-batching of the manifest: a Map item holds at most this many entries / bytes.
     group_max_entries: int = 50
     group_max_bytes: int = 128 * 1024 * 1024
+    # Entries of a group worked at once (threads: they mostly wait on the API and S3).
+    group_concurrency: int = 8
     # Zip-bomb guards: JPEG and PNG barely compress, so a high ratio is never a real photo.
     max_compression_ratio: int = 100
     max_batch_uncompressed_bytes: int = 200 * 1024**3
@@ -123,6 +125,7 @@ class Settings:
             "MAX_IMAGE_PIXELS": str(self.max_image_pixels),
             "GROUP_MAX_ENTRIES": str(self.group_max_entries),
             "GROUP_MAX_BYTES": str(self.group_max_bytes),
+            "GROUP_CONCURRENCY": str(self.group_concurrency),
             "MAX_COMPRESSION_RATIO": str(self.max_compression_ratio),
             "MAX_BATCH_UNCOMPRESSED_BYTES": str(self.max_batch_uncompressed_bytes),
             "MAINTENANCE_MODE": "true" if self.maintenance_mode else "false",
@@ -144,6 +147,7 @@ class Settings:
             max_image_pixels=int(env.get("MAX_IMAGE_PIXELS", defaults.max_image_pixels)),
             group_max_entries=int(env.get("GROUP_MAX_ENTRIES", defaults.group_max_entries)),
             group_max_bytes=int(env.get("GROUP_MAX_BYTES", defaults.group_max_bytes)),
+            group_concurrency=int(env.get("GROUP_CONCURRENCY", defaults.group_concurrency)),
             max_compression_ratio=int(env.get("MAX_COMPRESSION_RATIO",
                                               defaults.max_compression_ratio)),
             max_batch_uncompressed_bytes=int(env.get("MAX_BATCH_UNCOMPRESSED_BYTES",

@@ -10,6 +10,8 @@ import os
 import re
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -276,6 +278,12 @@ class StandinApi:
         self._thread: threading.Thread | None = None
         # Test control: requests that match a fault get its HTTP status instead of an answer.
         self.faults: list[Fault] = []
+        # Test and benchmark control: answer every request this late (a real network's round
+        # trip), and the most requests ever in flight at once.
+        self.latency_seconds = 0.0
+        self.most_in_flight = 0
+        self._in_flight = 0
+        self._in_flight_lock = threading.Lock()
         # Every request body and the status it got, when asked (the contract tests read them).
         self.received: list[tuple[dict[str, Any], int]] | None = [] if record_requests else None
 
@@ -302,6 +310,17 @@ class StandinApi:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    @contextmanager
+    def in_flight(self) -> Iterator[None]:
+        with self._in_flight_lock:
+            self._in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self._in_flight)
+        try:
+            yield
+        finally:
+            with self._in_flight_lock:
+                self._in_flight -= 1
 
     def fault_for(self, body: dict[str, Any]) -> Fault | None:
         """The first fault a request matches, if any."""
@@ -347,7 +366,9 @@ class StandinApi:
                     self._reply(fault.status,
                                 {"errors": [{"message": "Service unavailable (injected)"}]})
                     return
-                status, reply = execute(resolvers, body)
+                with api.in_flight():
+                    time.sleep(api.latency_seconds)
+                    status, reply = execute(resolvers, body)
                 if api.received is not None:
                     api.received.append((body, status))
                 self._reply(status, reply)
