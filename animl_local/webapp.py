@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import requests
 
@@ -56,18 +56,41 @@ def upload_batch(api: AnimlApiClient, archive: Path, original_file: str,
                  serial: str | None = None) -> str:
     """Create a batch and upload `archive` as its zip in parts, as the browser does; the
     ingestion bucket's notification starts ingest once closeUpload completes it."""
-    part_count = max(1, math.ceil(archive.stat().st_size / PART_BYTES))
+    size = archive.stat().st_size
+    part_count = max(1, math.ceil(size / PART_BYTES))
     created = create_batch(api, original_file, serial, part_count)
     parts = []
     with archive.open("rb") as stream:
         for number, url in enumerate(created["urls"], start=1):
-            reply = requests.put(url, data=stream.read(PART_BYTES), timeout=PUT_TIMEOUT_SECONDS)
+            offset = (number - 1) * PART_BYTES
+            body = FilePart(stream, offset, min(PART_BYTES, size - offset))
+            reply = requests.put(url, data=body, timeout=PUT_TIMEOUT_SECONDS)
             reply.raise_for_status()
             parts.append({"ETag": reply.headers["ETag"], "PartNumber": number})
     api.execute(CLOSE_UPLOAD, {"input": {"batchId": created["batch"],
                                          "multipartUploadId": created["multipartUploadId"],
                                          "parts": parts}})
     return created["batch"]
+
+
+class FilePart:
+    """One part of an open file as a request body, read as it is sent: a part is never held
+    whole in memory (nor kept by whatever records the request), and its length is known, as a
+    presigned PUT needs."""
+
+    def __init__(self, stream: BinaryIO, offset: int, length: int) -> None:
+        self._stream, self._left = stream, length
+        self._length = length
+        stream.seek(offset)
+
+    def __len__(self) -> int:
+        return self._length
+
+    def read(self, size: int = -1) -> bytes:
+        wanted = self._left if size < 0 else min(size, self._left)
+        data = self._stream.read(wanted)
+        self._left -= len(data)
+        return data
 
 
 def stop_batch(api: AnimlApiClient, batch_id: str) -> None:

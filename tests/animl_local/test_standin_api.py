@@ -226,3 +226,19 @@ def test_the_web_apps_upload_creates_the_batch_and_completes_its_zip(
     assert stored["Body"].read() == archive.read_bytes()
     batch = standin_api.store.batch(batch_id)
     assert (batch["originalFile"], batch["overrideSerial"]) == ("cards.zip", "CAM-1")
+
+
+def test_a_zip_of_several_parts_arrives_whole(s3, standin_api: StandinApi,
+                                             api_client: AnimlApiClient, tmp_path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import random
+
+    from animl_local import webapp
+
+    monkeypatch.setattr(webapp, "PART_BYTES", 5 * 1024 * 1024)  # S3's smallest part
+    archive = tmp_path / "big.zip"
+    archive.write_bytes(random.Random(3).randbytes(12 * 1024 * 1024 + 17))
+    batch_id = webapp.upload_batch(api_client, archive, "big.zip")
+
+    stored = s3.get_object(Bucket=TEST_SETTINGS.ingestion_bucket, Key=f"{batch_id}.zip")
+    assert stored["Body"].read() == archive.read_bytes()
