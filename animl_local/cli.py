@@ -344,7 +344,7 @@ def run_batch(archive: Path, original_name: str, out: Path | None, serial: str |
     with StandinApi(db_path, api_key, aws=aws) as api, \
             EmbeddedStage(settings, api.url, api_key) as stage:
         client = AnimlApiClient(api.url, api_key)
-        batch_id = upload_batch(client, archive, original_name, serial)
+        batch_id = upload_batch(client, archive, original_name, serial, put_part=stage.put_part)
         out = out or Path("animl-out") / batch_id
         out.mkdir(parents=True, exist_ok=True)
         s3 = stage.client("s3")

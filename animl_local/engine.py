@@ -173,6 +173,15 @@ class EmbeddedStage:
     def execution_arn(self, batch_id: str) -> str:
         return self.settings.execution_arn(ACCOUNT_ID, batch_id)
 
+    def put_part(self, created: dict[str, Any], number: int, body: Any) -> str:
+        """A browser-style upload's part, written straight into the multipart upload that
+        createUpload made (in-process, an HTTP PUT to the presigned URL would pass through
+        moto's HTTP mock, which copies and keeps request bodies)."""
+        written = self.client("s3").upload_part(
+            Bucket=self.settings.ingestion_bucket, Key=f"{created['batch']}.zip",
+            UploadId=created["multipartUploadId"], PartNumber=number, Body=body.read())
+        return str(written["ETag"])
+
     def upload_archive(self, batch_id: str, archive_path: str) -> None:
         """Upload `<batch-id>.zip` as the web app does; the bucket notification does the rest."""
         self.client("s3").upload_file(archive_path, self.settings.ingestion_bucket,

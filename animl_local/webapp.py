@@ -9,6 +9,7 @@ schema's (the contract tests check them).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -52,8 +53,18 @@ def create_batch(api: AnimlApiClient, original_file: str, serial: str | None = N
     return created
 
 
+def put_to_presigned_url(created: dict[str, Any], number: int, body: FilePart) -> str:
+    """What the browser does with a part: PUT it to its presigned URL; the part's ETag."""
+    reply = requests.put(created["urls"][number - 1], data=body, timeout=PUT_TIMEOUT_SECONDS)
+    reply.raise_for_status()
+    return str(reply.headers["ETag"])
+
+
+PartWriter = Callable[[dict[str, Any], int, "FilePart"], str]
+
+
 def upload_batch(api: AnimlApiClient, archive: Path, original_file: str,
-                 serial: str | None = None) -> str:
+                 serial: str | None = None, put_part: PartWriter = put_to_presigned_url) -> str:
     """Create a batch and upload `archive` as its zip in parts, as the browser does; the
     ingestion bucket's notification starts ingest once closeUpload completes it."""
     size = archive.stat().st_size
@@ -61,12 +72,10 @@ def upload_batch(api: AnimlApiClient, archive: Path, original_file: str,
     created = create_batch(api, original_file, serial, part_count)
     parts = []
     with archive.open("rb") as stream:
-        for number, url in enumerate(created["urls"], start=1):
+        for number in range(1, len(created["urls"]) + 1):
             offset = (number - 1) * PART_BYTES
             body = FilePart(stream, offset, min(PART_BYTES, size - offset))
-            reply = requests.put(url, data=body, timeout=PUT_TIMEOUT_SECONDS)
-            reply.raise_for_status()
-            parts.append({"ETag": reply.headers["ETag"], "PartNumber": number})
+            parts.append({"ETag": put_part(created, number, body), "PartNumber": number})
     api.execute(CLOSE_UPLOAD, {"input": {"batchId": created["batch"],
                                          "multipartUploadId": created["multipartUploadId"],
                                          "parts": parts}})

@@ -40,6 +40,8 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=1080)
     parser.add_argument("--image-processes", type=int, default=None,
                         help="image worker processes (default: the local stage's, one per core)")
+    parser.add_argument("--group-concurrency", type=int, default=None,
+                        help="entries of a group worked at once (default: the stage's)")
     args = parser.parse_args()
     logging.getLogger("moto").setLevel(logging.CRITICAL)
     with tempfile.TemporaryDirectory(prefix="animl-bench-") as scratch:
@@ -51,6 +53,8 @@ def main() -> None:
         settings = local_settings()
         if args.image_processes is not None:
             settings = replace(settings, image_worker_processes=args.image_processes)
+        if args.group_concurrency is not None:
+            settings = replace(settings, group_concurrency=args.group_concurrency)
         result = run_batch(archive, "cards", root / "out", None, root, settings=settings)
         seconds = time.perf_counter() - started
         report = json.loads((root / "out" / "report.json").read_text())
@@ -70,7 +74,18 @@ def main() -> None:
         "child_state_transitions": execution["children"]["stateTransitions"],
         "child_executions": execution["children"]["executions"],
         "outcomes": result.counts,
+        "reasons": report_reasons(report),
     }))
+
+
+def report_reasons(report: dict) -> dict[str, int]:
+    """Why images did not go in (a generated batch should have none)."""
+    found: dict[str, int] = {}
+    for row in report["images"]:
+        if row["reason"]:
+            text = f"{row['reason']}: {row.get('detail') or ''}"[:200]
+            found[text] = found.get(text, 0) + 1
+    return found
 
 
 if __name__ == "__main__":

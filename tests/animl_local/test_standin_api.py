@@ -242,3 +242,22 @@ def test_a_zip_of_several_parts_arrives_whole(s3, standin_api: StandinApi,
 
     stored = s3.get_object(Bucket=TEST_SETTINGS.ingestion_bucket, Key=f"{batch_id}.zip")
     assert stored["Body"].read() == archive.read_bytes()
+
+
+def test_concurrent_requests_all_get_their_answer(standin_api: StandinApi,
+                                                  api_client: AnimlApiClient) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    batch_id = create_batch(api_client, serial="CAM-1")
+
+    def save(index: int) -> list[dict]:
+        attempt = api_client.create_image(md(Hash=f"h{index}", FileName=f"{index}.jpg"))
+        api_client.get_image(attempt["_id"])
+        api_client.update_batch(batch_id, total=index)
+        return attempt["errors"]
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(save, range(160)))
+
+    assert answers == [[] for _ in range(160)]
+    assert len(standin_api.store.images(None)) == 160
