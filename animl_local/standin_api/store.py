@@ -56,11 +56,44 @@ def normalise_key(key: str) -> str:
     return key[:1].lower() + key[1:]
 
 
-class Store:
+class _Rows:
+    def __init__(self, rows: list[Any]) -> None:
+        self._rows = rows
+
+    def fetchone(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+    def fetchall(self) -> list[Any]:
+        return self._rows
+
+
+class _SerialConnection:
+    """One SQLite connection shared by the server's threads: each statement runs, and its rows
+    are fetched, under one lock (a connection is not safe for concurrent use). The lock is
+    re-entrant, so a read-then-write sequence can hold it across both."""
+
     def __init__(self, path: Path | str) -> None:
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self.lock = threading.RLock()
+
+    def execute(self, sql: str, parameters: Any = ()) -> _Rows:
+        with self.lock:
+            return _Rows(self._db.execute(sql, parameters).fetchall())
+
+    def executescript(self, script: str) -> None:
+        with self.lock:
+            self._db.executescript(script)
+
+    def close(self) -> None:
+        with self.lock:
+            self._db.close()
+
+
+class Store:
+    def __init__(self, path: Path | str) -> None:
+        self._db = _SerialConnection(path)
         self._db.executescript(_SCHEMA)
-        self._lock = threading.Lock()
+        self._lock = self._db.lock
 
     def close(self) -> None:
         self._db.close()
