@@ -13,7 +13,7 @@ import pytest
 from moto import mock_aws
 
 from animl_local import webapp
-from animl_local.engine import ACCOUNT_ID, EmbeddedStage
+from animl_local.engine import ACCOUNT_ID, LOCAL_TUNING, EmbeddedStage
 from animl_local.samples import sample_jpeg
 from animl_local.standin_api import StandinApi, StandinAws
 from functions.graphql_client import AnimlApiClient, operation_name
@@ -99,6 +99,14 @@ def services(s3: object, api_client: AnimlApiClient, settings: Settings) -> Serv
 @pytest.fixture
 def stage(standin_api: StandinApi) -> Iterator[EmbeddedStage]:
     with EmbeddedStage(TEST_SETTINGS, standin_api.url, API_KEY) as st:
+        yield st
+
+
+@pytest.fixture
+def polling_stage(standin_api: StandinApi) -> Iterator[EmbeddedStage]:
+    """A stage whose inference polls wait two seconds: time to stop a batch while it waits."""
+    tuning = {**LOCAL_TUNING, "InferencePollSeconds": 2}
+    with EmbeddedStage(TEST_SETTINGS, standin_api.url, API_KEY, tuning=tuning) as st:
         yield st
 
 

@@ -37,7 +37,7 @@ from tests.conftest import REGION, TEST_SETTINGS, create_batch, jpeg_bytes, zip_
 from tests.statemachine.test_inference_lifecycle import (
     park_a_message_in_the_dlq,
     start,
-    wait_for_state,
+    wait_until_it_waits_for_inference,
 )
 from tests.statemachine.test_ingest_batch_on_engine import upload
 
@@ -134,10 +134,11 @@ def test_batches_and_single_images_call_only_what_their_policies_allow(
 
 @pytest.mark.usefixtures("container_per_function")
 def test_failure_sweep_and_stop_call_only_what_their_policies_allow(
-        stage: EmbeddedStage, standin_api: StandinApi, api_client: AnimlApiClient,
+        polling_stage: EmbeddedStage, standin_api: StandinApi, api_client: AnimlApiClient,
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from animl_local.cli import main
 
+    stage = polling_stage
     with recording_aws_calls() as calls:
         # The API fails at processingStart: the execution fails with its inference resources
         # kept, and the status-change handler records the error.
@@ -158,7 +159,7 @@ def test_failure_sweep_and_stop_call_only_what_their_policies_allow(
         stopped = create_batch(api_client, serial="CAM-1")
         park_a_message_in_the_dlq(stage, stopped)  # keeps it waiting for inference
         start(stage, tmp_path, stopped)
-        wait_for_state(stage, stopped, "CheckInferenceQueues")
+        wait_until_it_waits_for_inference(stage, stopped)
         assert main(["stop", stopped, "--stage", STAGE]) == 0
         assert stage.wait_for_execution(stopped, poll_seconds=0.05)["status"] == "ABORTED"
         assert standin_api.aws is not None

@@ -33,13 +33,6 @@ def start(stage: EmbeddedStage, tmp_path: Path, batch_id: str) -> None:
     stage.upload_archive(batch_id, str(archive))
 
 
-def wait_for_state(stage: EmbeddedStage, batch_id: str, state: str, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while state not in states_entered(stage, stage.execution_arn(batch_id)):
-        assert time.monotonic() < deadline, f"{state} never entered"
-        time.sleep(0.05)
-
-
 def park_a_message_in_the_dlq(stage: EmbeddedStage, batch_id: str) -> None:
     """A request the model failed on for good, as the API's DLQ would hold it."""
     sqs = stage.client("sqs")
@@ -68,6 +61,19 @@ def test_provisioning_twice_creates_one_set_of_resources(stage: EmbeddedStage) -
     assert inference.teardown_inference(clients(stage), stage.settings, batch_id) == {
         "mappings": 0, "queues": 0}
     assert inference_resources(stage) == ([], [])
+
+
+def wait_until_it_waits_for_inference(stage: EmbeddedStage, batch_id: str,
+                                      seconds: float = 30) -> None:
+    """Until the execution sits in AwaitInference (stopped there, moto aborts it cleanly; a
+    stop that races a running task can end FAILED in moto, never on AWS)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        last = stage.history(stage.execution_arn(batch_id))[-1]
+        if last["type"] == "WaitStateEntered":
+            return
+        assert time.monotonic() < deadline, "never waited for inference"
+        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -102,14 +108,15 @@ def test_a_dlq_message_holds_the_batch_until_the_maximum_wait(
 
 
 def test_stopping_a_batch_through_stop_batch_makes_ingest_delete_release_it(
-        stage: EmbeddedStage, api_client: AnimlApiClient, tmp_path: Path,
+        polling_stage: EmbeddedStage, api_client: AnimlApiClient, tmp_path: Path,
         standin_api: StandinApi) -> None:
     from animl_local.cli import main
 
+    stage = polling_stage
     batch_id = create_batch(api_client, serial="CAM-1")
     park_a_message_in_the_dlq(stage, batch_id)  # keeps it waiting for inference
     start(stage, tmp_path, batch_id)
-    wait_for_state(stage, batch_id, "CheckInferenceQueues")
+    wait_until_it_waits_for_inference(stage, batch_id)
 
     assert main(["stop", batch_id, "--stage", "test"]) == 0
     result = stage.wait_for_execution(batch_id)
