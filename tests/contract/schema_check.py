@@ -15,7 +15,7 @@ from __future__ import annotations
 import ast
 import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -181,16 +181,25 @@ def _field_problems(where: str, field: GraphQLField, real: GraphQLField) -> list
     problems = []
     if str(field.type) != str(real.type):
         problems.append(f"{where}: type {field.type} but the real one is {real.type}")
-    for name, arg in field.args.items():
-        real_arg = real.args.get(name)
-        if real_arg is None:
-            problems.append(f"{where}({name}:): argument not in the real schema")
-        elif str(arg.type) != str(real_arg.type):
-            problems.append(f"{where}({name}:): type {arg.type} but the real one is "
-                            f"{real_arg.type}")
-    for name, real_arg in real.args.items():
-        if _is_required(real_arg.type, real_arg.default_value) and name not in field.args:
-            problems.append(f"{where}({name}:): required by the real schema ({real_arg.type})"
+    return problems + _member_problems(lambda name: f"{where}({name}:)", field.args, real.args,
+                                       "argument not in the real schema")
+
+
+def _member_problems(label: Callable[[str], str], mine: Mapping[str, Any],
+                     real: Mapping[str, Any], unknown: str) -> list[str]:
+    """Arguments or input fields: each of ours exists there with the same type, and each one the
+    real schema requires is ours too (else the stand-in accepts what the service refuses)."""
+    problems = []
+    for name, member in mine.items():
+        real_member = real.get(name)
+        if real_member is None:
+            problems.append(f"{label(name)}: {unknown}")
+        elif str(member.type) != str(real_member.type):
+            problems.append(f"{label(name)}: type {member.type} but the real one is "
+                            f"{real_member.type}")
+    for name, real_member in real.items():
+        if _is_required(real_member.type, real_member.default_value) and name not in mine:
+            problems.append(f"{label(name)}: required by the real schema ({real_member.type})"
                             " but missing from the stand-in")
     return problems
 
@@ -214,18 +223,8 @@ def _type_problems(type_: GraphQLNamedType, real: GraphQLNamedType) -> list[str]
                 problems.append(f"{name}: implements {interface.name}, the real type doesn't")
     elif isinstance(type_, GraphQLInputObjectType):
         assert isinstance(real, GraphQLInputObjectType)
-        for field_name, input_field in type_.fields.items():
-            real_input = real.fields.get(field_name)
-            if real_input is None:
-                problems.append(f"{name}.{field_name}: not in the real schema")
-            elif str(input_field.type) != str(real_input.type):
-                problems.append(f"{name}.{field_name}: type {input_field.type} but the real "
-                                f"one is {real_input.type}")
-        for field_name, real_input in real.fields.items():
-            if (_is_required(real_input.type, real_input.default_value)
-                    and field_name not in type_.fields):
-                problems.append(f"{name}.{field_name}: required by the real schema "
-                                f"({real_input.type}) but missing from the stand-in")
+        problems += _member_problems(lambda field_name: f"{name}.{field_name}", type_.fields,
+                                     real.fields, "not in the real schema")
     elif isinstance(type_, GraphQLEnumType):
         assert isinstance(real, GraphQLEnumType)
         for value in type_.values:
