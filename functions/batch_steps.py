@@ -166,9 +166,9 @@ def _prepare(services: Services, item: _ReadEntry) -> Prepared | Rejection | Non
 
 def _finish(services: Services, reader: S3RangeReader | PrefetchedSpan, item: _ReadEntry,
             prepared: Prepared | Rejection | None) -> Outcome:
-    if item.unreadable is not None or item.data is None:
-        assert item.unreadable is not None
+    if item.unreadable is not None:
         return _dead_letter_entry(services, reader, item.source, item.entry, item.unreadable)
+    assert item.data is not None  # read, or unreadable: never neither
     return ingest_image(item.data, item.source, services, prepared)
 
 
