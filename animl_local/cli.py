@@ -123,9 +123,10 @@ def _parser() -> argparse.ArgumentParser:
     deploy = commands.add_parser("deploy", help="deploy or update a stage on AWS")
     deploy.add_argument("--stage", required=True)
     deploy.set_defaults(command=command_deploy)
-    teardown = commands.add_parser("teardown", help="remove a stage from AWS (dev stages)")
+    teardown = commands.add_parser("teardown", help="remove a stage from AWS")
     teardown.add_argument("--stage", required=True)
-    teardown.add_argument("--yes", action="store_true", help="required for a stage named prod")
+    teardown.add_argument("--yes", action="store_true",
+                          help="required for a stage that keeps its data (prod)")
     teardown.set_defaults(command=command_teardown)
 
     sample = commands.add_parser("sample", help="write camera-trap-like sample images")
@@ -220,23 +221,26 @@ def command_deploy(args: argparse.Namespace) -> int:
         result = deploy(Stage.named(args.stage))
     except DeployError as exc:
         raise UserError(str(exc)) from None
-    print(f"stage {result['stage']} deployed: {len(result['functions'])} functions, "
-          f"state machine {result['stateMachineArn']}"
-          + (f", created {', '.join(result['bucketsCreated'])}" if result["bucketsCreated"]
-             else ""))
+    change = {"created": "created", "updated": "updated",
+              "unchanged": "unchanged (nothing to change)"}[result["stack"]]
+    print(f"stage {result['stage']} deployed: stack {result['stackName']} {change}, "
+          f"{len(result['functions'])} functions, {result['ingestDelete']}, "
+          f"state machine {result['stateMachineArn']}")
     return EXIT_OK
 
 
 def command_teardown(args: argparse.Namespace) -> int:
-    from animl_local.deploy import DeployError, teardown
+    from animl_local.deploy import DeployError, keeps_data_on_teardown, teardown
 
-    if args.stage == "prod" and not args.yes:
-        raise UserError("refusing to tear down prod without --yes")
     try:
-        teardown(Stage.named(args.stage))
+        if keeps_data_on_teardown(args.stage) and not args.yes:
+            raise UserError(f"refusing to tear down {args.stage} without --yes (its data "
+                            "buckets are kept either way)")
+        result = teardown(Stage.named(args.stage))
     except DeployError as exc:
         raise UserError(str(exc)) from None
-    print(f"stage {args.stage} removed")
+    kept = result["bucketsKept"]
+    print(f"stage {args.stage} removed" + (f"; kept {', '.join(kept)}" if kept else ""))
     return EXIT_OK
 
 

@@ -1,11 +1,16 @@
 """`animl-ingest deploy --stage S`: the whole stage from one command, and its teardown.
 
-Chalice deploys the Lambdas, the S3 notification and the EventBridge rules; this module adds what
-Chalice knows nothing of: the stage's buckets and parameters (created when missing), and the
-IngestBatch state machine with its role, its `${...}` placeholders filled from the ARNs Chalice
-recorded in `.chalice/deployed/<stage>.json`, and `IngestDelete-<stage>`, a copy of Chalice's
-`ingest_delete` under the one name the API's stopBatch may invoke. Running it again updates in
-place. The API URL and key belong to the API: they are read and checked, never created.
+Three parts, in this order:
+1. the stack `animl-ingest-S` (infrastructure/stage.yaml): buckets, their policies and CORS, the
+   serving CloudFront distribution and its signing key, the SSM parameters the Animl API reads,
+   and the IngestBatch state machine with its role. The state machine's function ARNs are the
+   names Chalice gives, so the stack goes first and the S3 notification finds its bucket;
+2. `chalice deploy --stage S`: the Lambdas, the S3 notification, the EventBridge rules (each
+   rule belongs with the function it invokes and the permission Chalice grants for it);
+3. `IngestDelete-S`, a copy of Chalice's `ingest_delete` under the one name the API's stopBatch
+   may invoke.
+Running it again updates in place, and says when nothing changed. The API URL and key belong to
+the API: they are read and checked, never created.
 """
 
 from __future__ import annotations
@@ -19,9 +24,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from animl_local import signing_key, stack
 from animl_local.aws_stage import Stage
-from functions.settings import APP_NAME
-from functions.state_machine import render_definition
 
 # The Chalice function the API's stopBatch reaches through its IngestDelete-<stage> copy.
 INGEST_DELETE = "ingest_delete"
@@ -33,55 +37,73 @@ class DeployError(Exception):
     """A prerequisite is missing or a step failed; the message says which."""
 
 
-def role_name(stage: Stage) -> str:
-    return f"{APP_NAME}-{stage.settings.stage}-states"
-
-
-def bucket_parameters(stage: Stage) -> dict[str, str]:
-    s, name = stage.settings, stage.settings.stage
-    return {f"/images/serving-bucket-{name}": s.serving_bucket,
-            f"/images/dead-letter-bucket-{name}": s.dead_letter_bucket,
-            f"/images/parkinglot-bucket-{name}": s.parking_lot_bucket,
-            f"/images/ingestion-bucket-{name}": s.ingestion_bucket}
-
-
 def deploy(stage: Stage, run_chalice: bool = True, tuning: dict[str, Any] | None = None
            ) -> dict[str, Any]:
     """Create or update everything of the stage; `tuning` overrides the ASL's timing values."""
+    settings = stage.settings
     check_api_prerequisites(stage)
-    created_buckets = ensure_buckets(stage)
-    ensure_parameters(stage)
+    entry = _stage_entry(settings.stage)
+    cfn, name = stage.client("cloudformation"), stack.stack_name(settings)
+    if stack.stack_status(cfn, name) in (None, "ROLLBACK_COMPLETE"):
+        refuse_buckets_outside_the_stack(stage)
+    account = stage.account
+    chalice_functions = configured_functions(stage)
+    machine_functions = {function: stack.function_arn(settings, account, function)
+                         for function in stack.state_machine_functions(chalice_functions)}
+    public_key = signing_key.ensure_signing_key(stage.client("ssm"), settings.stage)
+    parameters = {"Stage": settings.stage, **entry["parameters"],
+                  "SigningPublicKey": public_key.pem,
+                  "SigningKeyFingerprint": public_key.fingerprint,
+                  "IngestBatchFunctionArns": ",".join(sorted(machine_functions.values()))}
+    try:
+        body = stack.render_template(settings, machine_functions, tuning)
+        stack_change = stack.apply(cfn, name, body, parameters)
+    except stack.StackError as exc:
+        raise DeployError(str(exc)) from None
     if run_chalice:
         chalice(stage, "deploy")
     arns = deployed_function_arns(stage)
+    _check_names_as_expected(machine_functions, arns)
     ingest_delete = ensure_ingest_delete_function(stage, arns[INGEST_DELETE])
-    role_arn = ensure_state_machine_role(stage, arns)
-    machine_arn = ensure_state_machine(stage, arns, role_arn, tuning)
-    return {"stage": stage.settings.stage, "bucketsCreated": created_buckets,
+    return {"stage": settings.stage, "stack": stack_change, "stackName": name,
             "functions": sorted(arns), "ingestDelete": ingest_delete,
-            "stateMachineArn": machine_arn}
+            "stateMachineArn": _state_machine_made(stage, account)}
 
 
-def teardown(stage: Stage, run_chalice: bool = True) -> None:
-    """Remove a stage: state machine, its role, the IngestDelete copy, the Chalice app, buckets
-    and our parameters."""
-    sfn = stage.client("stepfunctions")
-    machine = _state_machine_arn(stage)
-    if machine:
-        sfn.delete_state_machine(stateMachineArn=machine)
-    _delete_role(stage)
+def teardown(stage: Stage, run_chalice: bool = True) -> dict[str, Any]:
+    """Remove a stage: the IngestDelete copy, the Chalice app, the stack, the signing key and,
+    unless the stage keeps its data (prod), the data buckets the stack retains."""
+    settings = stage.settings
+    keep_data = bool(_stage_entry(settings.stage).get("keepDataOnTeardown"))
     # Before Chalice's delete: the copy runs under the role Chalice made for ingest_delete.
     _delete_ingest_delete_function(stage)
     if run_chalice:
         chalice(stage, "delete")
-    for bucket in stage.settings.buckets:
-        _delete_bucket(stage, bucket)
-    ssm = stage.client("ssm")
-    for name in bucket_parameters(stage):
-        try:
-            ssm.delete_parameter(Name=name)
-        except ssm.exceptions.ParameterNotFound:
-            pass
+    # CloudFormation deletes only an empty bucket.
+    _empty_bucket(stage, settings.batch_work_bucket)
+    try:
+        stack.delete(stage.client("cloudformation"), stack.stack_name(settings))
+    except stack.StackError as exc:
+        raise DeployError(str(exc)) from None
+    signing_key.delete_signing_key(stage.client("ssm"), settings.stage)
+    kept = [b for b in settings.buckets if b != settings.batch_work_bucket]
+    if not keep_data:
+        for bucket in kept:
+            _empty_bucket(stage, bucket)
+            _delete_bucket(stage, bucket)
+        kept = []
+    return {"stage": settings.stage, "bucketsKept": kept}
+
+
+def _stage_entry(stage_name: str) -> dict[str, Any]:
+    try:
+        return stack.stage_settings(stage_name)
+    except stack.StackError as exc:
+        raise DeployError(str(exc)) from None
+
+
+def keeps_data_on_teardown(stage_name: str) -> bool:
+    return bool(_stage_entry(stage_name).get("keepDataOnTeardown"))
 
 
 def check_api_prerequisites(stage: Stage) -> None:
@@ -102,30 +124,41 @@ def check_api_prerequisites(stage: Stage) -> None:
                           + ", ".join(missing))
 
 
-def ensure_buckets(stage: Stage) -> list[str]:
+def refuse_buckets_outside_the_stack(stage: Stage) -> None:
+    """Before a stack is created: a stage bucket that already exists would fail it halfway."""
     s3 = stage.client("s3")
-    created = []
+    existing = []
     for bucket in stage.settings.buckets:
         try:
             s3.head_bucket(Bucket=bucket)
-            continue
         except s3.exceptions.ClientError:
-            pass
-        kwargs: dict[str, Any] = {"Bucket": bucket}
-        if stage.settings.region != "us-east-1":
-            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": stage.settings.region}
-        s3.create_bucket(**kwargs)
-        s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
-            "BlockPublicAcls": True, "IgnorePublicAcls": True,
-            "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
-        created.append(bucket)
-    return created
+            continue
+        existing.append(bucket)
+    if existing:
+        raise DeployError(
+            f"bucket(s) {', '.join(existing)} already exist outside the stack "
+            f"{stack.stack_name(stage.settings)} (an earlier deploy, or a kept prod bucket): "
+            "import them into the stack (a change set of type IMPORT) or empty and delete them")
 
 
-def ensure_parameters(stage: Stage) -> None:
-    ssm = stage.client("ssm")
-    for name, value in bucket_parameters(stage).items():
-        ssm.put_parameter(Name=name, Value=value, Type="String", Overwrite=True)
+def configured_functions(stage: Stage) -> list[str]:
+    """The Lambda functions the stage's .chalice/config.json configures."""
+    config = json.loads((stage.project_dir / ".chalice" / "config.json").read_text())
+    return sorted(config["stages"][stage.settings.stage]["lambda_functions"])
+
+
+def _state_machine_made(stage: Stage, account: str) -> str:
+    """IngestBatch's ARN, once the stack has made it."""
+    arn = stage.settings.state_machine_arn(account)
+    sfn = stage.client("stepfunctions")
+    return str(sfn.describe_state_machine(stateMachineArn=arn)["stateMachineArn"])
+
+
+def _check_names_as_expected(expected: dict[str, str], deployed: dict[str, str]) -> None:
+    wrong = {f: arn for f, arn in expected.items() if deployed.get(f) != arn}
+    if wrong:
+        raise DeployError("Chalice deployed the state machine's functions under other ARNs "
+                          f"than the stack expects: {', '.join(sorted(wrong))}")
 
 
 def chalice(stage: Stage, command: str) -> None:
@@ -234,81 +267,22 @@ def _delete_ingest_delete_function(stage: Stage) -> None:
         pass
 
 
-def state_machine_policy(stage: Stage, function_arns: dict[str, str]) -> dict[str, Any]:
-    """What IngestBatch itself may do: call its Lambdas, read manifests, delete the archive,
-    and run its Distributed Map's child executions."""
-    s = stage.settings
-    machine = s.state_machine_arn(stage.account)
-    execution = machine.replace(":stateMachine:", ":execution:")
-    return {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "lambda:InvokeFunction",
-         "Resource": sorted(function_arns.values())},
-        {"Effect": "Allow", "Action": "s3:GetObject",
-         "Resource": f"arn:aws:s3:::{s.batch_work_bucket}/batches/*"},
-        {"Effect": "Allow", "Action": "s3:DeleteObject",
-         "Resource": f"arn:aws:s3:::{s.ingestion_bucket}/*"},
-        {"Effect": "Allow", "Action": ["states:StartExecution"], "Resource": machine},
-        {"Effect": "Allow", "Action": ["states:DescribeExecution", "states:StopExecution"],
-         "Resource": f"{execution}:*"},
-    ]}
-
-
-def ensure_state_machine_role(stage: Stage, function_arns: dict[str, str]) -> str:
-    iam = stage.client("iam")
-    trust = {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Action": "sts:AssumeRole",
-        "Principal": {"Service": "states.amazonaws.com"}}]}
+def _empty_bucket(stage: Stage, bucket: str) -> None:
+    s3 = stage.client("s3")
     try:
-        arn = iam.get_role(RoleName=role_name(stage))["Role"]["Arn"]
-        iam.update_assume_role_policy(RoleName=role_name(stage), PolicyDocument=json.dumps(trust))
-    except iam.exceptions.NoSuchEntityException:
-        arn = iam.create_role(RoleName=role_name(stage),
-                              AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
-    iam.put_role_policy(RoleName=role_name(stage), PolicyName="ingest-batch",
-                        PolicyDocument=json.dumps(state_machine_policy(stage, function_arns)))
-    return arn
-
-
-def ensure_state_machine(stage: Stage, function_arns: dict[str, str], role_arn: str,
-                         tuning: dict[str, Any] | None = None) -> str:
-    sfn = stage.client("stepfunctions")
-    definition = render_definition(function_arns, tuning)
-    existing = _state_machine_arn(stage)
-    if existing:
-        sfn.update_state_machine(stateMachineArn=existing, definition=definition,
-                                 roleArn=role_arn)
-        return existing
-    return sfn.create_state_machine(name=stage.settings.state_machine_name,
-                                    definition=definition, roleArn=role_arn,
-                                    type="STANDARD")["stateMachineArn"]
-
-
-def _state_machine_arn(stage: Stage) -> str | None:
-    paginator = stage.client("stepfunctions").get_paginator("list_state_machines")
-    for page in paginator.paginate():
-        for machine in page["stateMachines"]:
-            if machine["name"] == stage.settings.state_machine_name:
-                return machine["stateMachineArn"]
-    return None
-
-
-def _delete_role(stage: Stage) -> None:
-    iam = stage.client("iam")
-    try:
-        for name in iam.list_role_policies(RoleName=role_name(stage))["PolicyNames"]:
-            iam.delete_role_policy(RoleName=role_name(stage), PolicyName=name)
-        iam.delete_role(RoleName=role_name(stage))
-    except iam.exceptions.NoSuchEntityException:
+        paginator = s3.get_paginator("list_object_versions")
+        for page in paginator.paginate(Bucket=bucket):
+            versions = page.get("Versions", []) + page.get("DeleteMarkers", [])
+            if versions:
+                s3.delete_objects(Bucket=bucket, Delete={"Objects": [
+                    {"Key": v["Key"], "VersionId": v["VersionId"]} for v in versions]})
+    except s3.exceptions.NoSuchBucket:
         pass
 
 
 def _delete_bucket(stage: Stage, bucket: str) -> None:
     s3 = stage.client("s3")
     try:
-        paginator = s3.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=bucket):
-            for obj in page.get("Contents", []):
-                s3.delete_object(Bucket=bucket, Key=obj["Key"])
         s3.delete_bucket(Bucket=bucket)
     except s3.exceptions.NoSuchBucket:
         pass

@@ -252,3 +252,16 @@ def test_progress_shows_on_a_terminal(tmp_path: Path) -> None:
     assert done.returncode == 0
     assert b"of 3 images done" in shown
     assert b"images done" not in done.stdout.encode()  # progress is for the terminal only
+
+
+def test_tearing_down_a_stage_that_keeps_its_data_needs_yes() -> None:
+    # Refused before any AWS call: no credentials or endpoint are needed to see it.
+    code, out, err = run_cli("teardown", "--stage", "prod")
+    assert code == 2
+    assert "refusing to tear down prod without --yes" in err and "Traceback" not in err
+
+
+def test_a_stage_with_no_settings_is_refused_with_how_to_add_them() -> None:
+    code, out, err = run_cli("teardown", "--stage", "qa")
+    assert code == 2
+    assert "stage 'qa' has no entry in infrastructure/stages.json" in err

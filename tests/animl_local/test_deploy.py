@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,12 +14,16 @@ from typing import Any
 import boto3
 import pytest
 import requests
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from moto.server import ThreadedMotoServer
 
+from animl_local import moto_cloudformation, webapp
 from animl_local.aws_stage import Stage
-from animl_local.deploy import deploy, state_machine_policy, teardown
+from animl_local.deploy import DeployError, deploy, teardown
 from animl_local.engine import ENGINE_CONFIG, LOCAL_TUNING
 from animl_local.lambda_adapter import handlers_serve_invocations
+from animl_local.stack import STAGE_SETTINGS_PATH
 from animl_local.standin_api import StandinApi, StandinAws
 from functions.graphql_client import AnimlApiClient
 from functions.settings import Settings
@@ -31,7 +36,8 @@ INGEST_DELETE = Settings(stage="dev").ingest_delete_function_name
 SHARED_CONFIGURATION = ("Handler", "Runtime", "Role", "Timeout", "MemorySize", "Environment",
                         "CodeSha256")
 PROJECT_ITEMS = ["app.py", "requirements.txt", ".chalice", "chalice_app", "functions", "vendor",
-                 "statemachine"]
+                 "statemachine", "infrastructure"]
+STAGES = json.loads(STAGE_SETTINGS_PATH.read_text())
 
 
 @pytest.fixture
@@ -46,6 +52,7 @@ def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("MOTO_PORT", str(port))
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     requests.post(f"{url}/moto-api/config", json=ENGINE_CONFIG, timeout=10).raise_for_status()
+    moto_cloudformation.install()
     yield url
     server.stop()
 
@@ -92,9 +99,16 @@ def shared_configuration(function_name: str) -> dict[str, Any] | None:
     return {key: configuration.get(key) for key in SHARED_CONFIGURATION}
 
 
+def parameter_names() -> list[str]:
+    ssm = boto3.client("ssm", region_name=REGION)
+    return sorted(p["Name"] for page in ssm.get_paginator("describe_parameters").paginate()
+                  for p in page["Parameters"])
+
+
 def inventory() -> dict[str, Any]:
     s3 = boto3.client("s3", region_name=REGION)
     lam = boto3.client("lambda", region_name=REGION)
+    cloudfront = boto3.client("cloudfront", region_name=REGION)
     return {
         "buckets": sorted(b["Name"] for b in s3.list_buckets()["Buckets"]),
         "functions": sorted(f["FunctionName"] for f in lam.list_functions()["Functions"]
@@ -104,31 +118,38 @@ def inventory() -> dict[str, Any]:
                      .list_state_machines()["stateMachines"]],
         "roles": sorted(r["RoleName"] for r in boto3.client("iam", region_name=REGION)
                         .list_roles()["Roles"] if r["RoleName"].startswith("animl-ingest")),
+        "parameters": [name for name in parameter_names() if name.startswith("/images/")],
+        "distributions": [d["Id"] for d in cloudfront.list_distributions()["DistributionList"]
+                          .get("Items", [])],
+        "stacks": [s["StackName"] for s in boto3.client("cloudformation", region_name=REGION)
+                   .describe_stacks()["Stacks"]],
     }
 
 
-def test_a_stage_deploys_updates_ingests_and_tears_down(
+def test_a_stage_deploys_updates_ingests_stops_and_tears_down(
         moto_server: str, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = Settings(stage="dev", region=REGION)
     # The deployed functions' environment (from .chalice/config.json), plus quick inference polls.
     for name, value in {**settings.to_environment(), "INFERENCE_IDLE_POLLS": "2"}.items():
         monkeypatch.setenv(name, value)
+    tuning = {**LOCAL_TUNING, "InferencePollSeconds": 2}
     aws = StandinAws("dev", REGION, "123456789012")
     with StandinApi(tmp_path / "api.sqlite3", KEY, aws=aws) as standin, \
             handlers_serve_invocations():
         stage = Stage(settings, boto3.session.Session(region_name=REGION), project_dir=project)
-        with pytest.raises(Exception, match="deploy animl-api first"):
-            deploy(stage, tuning=LOCAL_TUNING)
+        with pytest.raises(DeployError, match="deploy animl-api first"):
+            deploy(stage, tuning=tuning)
         api_of_the_animl_stack(standin)
 
-        first = deploy(stage, tuning=LOCAL_TUNING)
+        first = deploy(stage, tuning=tuning)
         after_first = inventory()
-        second = deploy(stage, tuning=LOCAL_TUNING)  # an update in place
+        second = deploy(stage, tuning=tuning)
 
-        assert second["stateMachineArn"] == first["stateMachineArn"]
-        assert second["bucketsCreated"] == []
+        assert (first["stack"], second["stack"]) == ("created", "unchanged")
         assert inventory() == after_first
+        assert second["stateMachineArn"] == first["stateMachineArn"]
         assert after_first["machines"] == ["animl-ingest-dev-IngestBatch"]
+        assert after_first["stacks"] == ["animl-ingest-dev"]
         assert set(settings.buckets) <= set(after_first["buckets"])
         assert "animl-ingest-dev-on_upload" in after_first["functions"]
         # The API's stopBatch invokes IngestDelete-dev: a copy of Chalice's ingest_delete.
@@ -136,31 +157,107 @@ def test_a_stage_deploys_updates_ingests_and_tears_down(
         assert after_first["ingestDelete"]["Handler"] == "chalice_app.handlers.ingest_delete"
         assert after_first["ingestDelete"] == shared_configuration(
             "animl-ingest-dev-ingest_delete")
+        stage_serves_images_as_the_api_expects(settings)
+        buckets_are_private_with_their_settings(settings)
 
         client = AnimlApiClient(standin.url, KEY)
-        batch_id = create_batch(client, serial="CAM-1")
         s3 = boto3.client("s3", region_name=REGION)
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        executions = first["stateMachineArn"].replace(":stateMachine:", ":execution:")
+        batch_id = create_batch(client, serial="CAM-1")
         s3.put_object(Bucket=settings.ingestion_bucket, Key=f"{batch_id}.zip",
                       Body=zip_bytes({"a.jpg": jpeg_bytes(tmp_path), "b.jpg": jpeg_bytes(
                           tmp_path, seed=2)}))
-        sfn = boto3.client("stepfunctions", region_name=REGION)
-        arn = first["stateMachineArn"].replace(":stateMachine:", ":execution:") + f":{batch_id}"
-        status = wait(sfn, arn)
-        assert status == "SUCCEEDED"
+        assert wait(sfn, f"{executions}:{batch_id}") == "SUCCEEDED"
         batch = standin.store.batch(batch_id)
         assert batch is not None
         assert batch["total"] == 2 and batch["processingEnd"]
 
-        teardown(stage)
+        # The web app's Stop button: stopBatch -> IngestDelete-dev {"batch": id}.
+        running = create_batch(client, serial="CAM-1")
+        s3.put_object(Bucket=settings.ingestion_bucket, Key=f"{running}.zip",
+                      Body=zip_bytes({"c.jpg": jpeg_bytes(tmp_path, seed=3)}))
+        wait_for_inference(sfn, f"{executions}:{running}")
+        webapp.stop_batch(client, running)
+        assert wait(sfn, f"{executions}:{running}") == "ABORTED"
+        stopped = standin.store.batch(running)
+        assert stopped is not None
+        assert stopped["stoppingInitiated"] and stopped["processingEnd"]
+
+        assert teardown(stage) == {"stage": "dev", "bucketsKept": []}
         left = inventory()
         assert left["functions"] == left["machines"] == left["roles"] == []
+        assert left["parameters"] == left["distributions"] == left["stacks"] == []
         assert left["ingestDelete"] is None
         assert not set(settings.buckets) & set(left["buckets"])
 
 
-def wait(sfn, arn: str, seconds: float = 120) -> str:
-    import time
+def stage_serves_images_as_the_api_expects(settings: Settings) -> None:
+    """The three parameters the API's config loader requires, and what stands behind them."""
+    ssm = boto3.client("ssm", region_name=REGION)
+    cloudfront = boto3.client("cloudfront", region_name=REGION)
 
+    def parameter(name: str) -> dict[str, Any]:
+        return ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]
+
+    domain = parameter("/images/url-dev")["Value"]
+    key_id = parameter("/images/cloudfront-public-key-id-dev")["Value"]
+    private = parameter("/images/cloudfront-distribution-privatekey-dev")
+    assert private["Type"] == "SecureString"
+
+    [summary] = cloudfront.list_distributions()["DistributionList"]["Items"]
+    assert summary["DomainName"] == domain
+    config = cloudfront.get_distribution_config(Id=summary["Id"])["DistributionConfig"]
+    [origin] = config["Origins"]["Items"]
+    assert origin["DomainName"] == f"{settings.serving_bucket}.s3.{REGION}.amazonaws.com"
+    behavior = config["DefaultCacheBehavior"]
+    assert behavior["ViewerProtocolPolicy"] == "redirect-to-https"
+    [group_id] = behavior["TrustedKeyGroups"]["Items"]
+    group = cloudfront.get_key_group(Id=group_id)["KeyGroup"]["KeyGroupConfig"]
+    assert group["Items"] == [key_id]
+
+    # A URL signed with the stored private key verifies with the distribution's public key.
+    encoded = cloudfront.get_public_key(Id=key_id)["PublicKey"]["PublicKeyConfig"]["EncodedKey"]
+    private_key = serialization.load_pem_private_key(private["Value"].encode(), password=None)
+    public_key = serialization.load_pem_public_key(encoded.encode())
+    assert isinstance(private_key, rsa.RSAPrivateKey)
+    assert isinstance(public_key, rsa.RSAPublicKey)
+    policy = f"https://{domain}/original/x.jpg".encode()
+    public_key.verify(private_key.sign(policy, padding.PKCS1v15(), hashes.SHA1()), policy,
+                      padding.PKCS1v15(), hashes.SHA1())
+
+    served = json.loads(boto3.client("s3", region_name=REGION).get_bucket_policy(
+        Bucket=settings.serving_bucket)["Policy"])
+    readers = [s for s in served["Statement"] if s["Effect"] == "Allow"]
+    assert readers == [{
+        "Sid": "OnlyTheServingDistributionReads", "Effect": "Allow",
+        "Principal": {"Service": "cloudfront.amazonaws.com"}, "Action": "s3:GetObject",
+        "Resource": f"arn:aws:s3:::{settings.serving_bucket}/*",
+        "Condition": {"StringEquals": {"AWS:SourceArn":
+                                       f"arn:aws:cloudfront::123456789012:distribution/"
+                                       f"{summary['Id']}"}}}]
+
+
+def buckets_are_private_with_their_settings(settings: Settings) -> None:
+    s3 = boto3.client("s3", region_name=REGION)
+    for bucket in settings.buckets:
+        block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+        assert all(block.values()) and len(block) == 4, bucket
+        rules = s3.get_bucket_encryption(Bucket=bucket)[
+            "ServerSideEncryptionConfiguration"]["Rules"]
+        assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    [cors] = s3.get_bucket_cors(Bucket=settings.ingestion_bucket)["CORSRules"]
+    assert set(cors["AllowedMethods"]) == {"PUT", "POST"}
+    assert cors["ExposeHeaders"] == ["ETag"]
+    assert cors["AllowedOrigins"] == STAGES["dev"]["parameters"]["WebAppOrigins"].split(",")
+    with pytest.raises(s3.exceptions.ClientError, match="NoSuchBucketPolicy"):
+        s3.get_bucket_policy(Bucket=settings.ingestion_bucket)  # dev names no base station
+    [expiry] = s3.get_bucket_lifecycle_configuration(Bucket=settings.batch_work_bucket)["Rules"]
+    assert expiry["Expiration"]["Days"] == int(
+        STAGES["dev"]["parameters"]["BatchObjectsExpireAfterDays"])
+
+
+def wait(sfn: Any, arn: str, seconds: float = 120) -> str:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
@@ -168,17 +265,20 @@ def wait(sfn, arn: str, seconds: float = 120) -> str:
         except sfn.exceptions.ExecutionDoesNotExist:
             status = "PENDING"
         if status not in ("PENDING", "RUNNING"):
-            return status
+            return str(status)
         time.sleep(0.25)
     return "STILL_RUNNING"
 
 
-def test_the_state_machine_role_allows_only_its_own_resources() -> None:
-    class FakeStage:
-        settings = Settings(stage="dev")
-        account = "123456789012"
-
-    policy = state_machine_policy(FakeStage(), {"a": "arn:aws:lambda:us-west-2:1:function:a"})
-    resources = json.dumps([s["Resource"] for s in policy["Statement"]])
-    assert "*\"" not in resources.replace("/*", "").replace(":*", "")  # no bare wildcards
-    assert "animl-ingest-batches-dev" in resources and "IngestBatch" in resources
+def wait_for_inference(sfn: Any, arn: str, seconds: float = 60) -> None:
+    """Until the execution sits in AwaitInference's Wait (see the stop tests on the engine)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            events = sfn.get_execution_history(executionArn=arn)["events"][-1:]
+        except sfn.exceptions.ExecutionDoesNotExist:
+            events = []
+        if events and events[0]["type"] == "WaitStateEntered":
+            return
+        time.sleep(0.05)
+    raise AssertionError("the batch never waited for inference")

@@ -1,0 +1,212 @@
+"""The stage template: linted as written and as submitted, applied to moto, torn down by the rule
+of its stage. (The whole deploy, Chalice and a batch included, is test_deploy.py.)"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+from moto import mock_aws
+
+from animl_local import moto_cloudformation, signing_key, stack
+from animl_local.aws_stage import Stage
+from animl_local.deploy import DeployError, refuse_buckets_outside_the_stack, teardown
+from functions.settings import Settings
+
+REGION = "us-west-2"
+ACCOUNT = "123456789012"
+FUNCTIONS = ["check_inference", "ingest_delete", "ingest_image_group", "inspect_archive",
+             "on_upload", "provision_inference", "record_batch_error", "summarize_batch",
+             "teardown_inference", "update_batch_status"]
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    moto_cloudformation.install()
+    with mock_aws():
+        yield
+
+
+def rendered(settings: Settings) -> str:
+    arns = {f: stack.function_arn(settings, ACCOUNT, f)
+            for f in stack.state_machine_functions(FUNCTIONS)}
+    return stack.render_template(settings, arns)
+
+
+def parameters(settings: Settings, **overrides: str) -> dict[str, str]:
+    key = signing_key.ensure_signing_key(boto3.client("ssm", region_name=REGION), settings.stage)
+    arns = [stack.function_arn(settings, ACCOUNT, f)
+            for f in stack.state_machine_functions(FUNCTIONS)]
+    return {"Stage": settings.stage, **stack.stage_settings(settings.stage)["parameters"],
+            "SigningPublicKey": key.pem, "SigningKeyFingerprint": key.fingerprint,
+            "IngestBatchFunctionArns": ",".join(arns), **overrides}
+
+
+def cfn_lint(path: Path) -> subprocess.CompletedProcess[str]:
+    executable = Path(sys.executable).with_name("cfn-lint")
+    return subprocess.run([str(executable), str(path)], capture_output=True, text=True)
+
+
+def test_the_template_lints_as_written_and_as_submitted(tmp_path: Path) -> None:
+    for stage in ("dev", "prod"):
+        submitted = tmp_path / f"{stage}.json"
+        submitted.write_text(rendered(Settings(stage=stage, region=REGION)))
+        done = cfn_lint(submitted)
+        assert done.returncode == 0, done.stdout
+    done = cfn_lint(stack.TEMPLATE_PATH)
+    assert done.returncode == 0, done.stdout
+
+
+def test_cfn_lint_catches_a_broken_template(tmp_path: Path) -> None:
+    template = yaml.safe_load(stack.TEMPLATE_PATH.read_text())
+    template["Resources"]["ServingBucket"]["Properties"]["BucketEncryptoin"] = {}
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps(template))
+    assert cfn_lint(broken).returncode != 0
+
+
+def test_the_submitted_template_carries_the_filled_definition() -> None:
+    body = json.loads(rendered(Settings(stage="dev", region=REGION)))
+    definition = json.loads(body["Resources"]["IngestBatch"]["Properties"]["DefinitionString"])
+    assert "${" not in json.dumps(definition)
+    resources = json.dumps(definition)
+    assert f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:animl-ingest-dev-ingest_image_group" \
+        in resources
+    assert len(json.dumps(body, separators=(",", ":"))) <= stack.TEMPLATE_BODY_MAX_BYTES
+
+
+def test_every_stage_sets_exactly_the_parameters_the_template_lacks() -> None:
+    declared = yaml.safe_load(stack.TEMPLATE_PATH.read_text())["Parameters"]
+    # Filled by deploy itself, not by a stage's settings.
+    by_deploy = {"Stage", "SigningPublicKey", "SigningKeyFingerprint", "IngestBatchFunctionArns"}
+    for name, entry in json.loads(stack.STAGE_SETTINGS_PATH.read_text()).items():
+        given = set(entry["parameters"])
+        assert given <= set(declared) - by_deploy, name
+        required = {p for p, d in declared.items() if "Default" not in d} - by_deploy
+        assert required <= given, name
+
+
+def test_an_unknown_stage_is_refused_with_the_way_to_add_it() -> None:
+    with pytest.raises(stack.StackError, match="no entry in infrastructure/stages.json"):
+        stack.stage_settings("qa")
+
+
+def test_the_state_machine_role_allows_only_its_own_resources() -> None:
+    body = json.loads(rendered(Settings(stage="dev", region=REGION)))
+    [policy] = body["Resources"]["IngestBatchRole"]["Properties"]["Policies"]
+    text = json.dumps(policy)
+    assert '"*"' not in text and "Resource\": \"*" not in text
+    actions = sorted(a for s in policy["PolicyDocument"]["Statement"]
+                     for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))
+    assert actions == ["lambda:InvokeFunction", "s3:DeleteObject", "s3:GetObject",
+                       "states:DescribeExecution", "states:StartExecution",
+                       "states:StopExecution"]
+
+
+def test_a_base_station_principal_may_put_into_the_ingestion_bucket_only_when_named(
+        aws: None) -> None:
+    settings = Settings(stage="dev", region=REGION)
+    cfn, s3 = boto3.client("cloudformation", region_name=REGION), boto3.client("s3",
+                                                                              region_name=REGION)
+    name = stack.stack_name(settings)
+    principal = f"arn:aws:iam::{ACCOUNT}:user/base-stations"
+    assert stack.apply(cfn, name, rendered(settings), parameters(
+        settings, BaseStationPrincipal=principal)) == "created"
+    assert stack.apply(cfn, name, rendered(settings), parameters(
+        settings, BaseStationPrincipal=principal)) == "unchanged"
+    policy = json.loads(s3.get_bucket_policy(Bucket=settings.ingestion_bucket)["Policy"])
+    assert policy["Statement"] == [{
+        "Sid": "BaseStationsPutImages", "Effect": "Allow", "Principal": {"AWS": principal},
+        "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{settings.ingestion_bucket}/*"}]
+    # (Without one there is no policy at all: see test_deploy. Dropping the principal later
+    # deletes the policy on CloudFormation; moto's update keeps a resource whose condition turned
+    # false, so that transition is not tested here.)
+
+
+def test_the_signing_key_is_made_once_and_never_leaves_ssm(aws: None) -> None:
+    ssm = boto3.client("ssm", region_name=REGION)
+    first = signing_key.ensure_signing_key(ssm, "dev")
+    again = signing_key.ensure_signing_key(ssm, "dev")
+    assert first == again
+    stored = ssm.get_parameter(Name="/images/cloudfront-distribution-privatekey-dev",
+                               WithDecryption=True)["Parameter"]
+    assert stored["Type"] == "SecureString"
+    assert stored["Value"].startswith("-----BEGIN RSA PRIVATE KEY-----")
+    assert "PRIVATE" not in repr(first)
+    assert first.pem.startswith("-----BEGIN PUBLIC KEY-----")
+
+
+def test_the_private_key_stays_out_of_debug_logs(aws: None,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    ssm = boto3.client("ssm", region_name=REGION)
+    with caplog.at_level(logging.DEBUG):
+        signing_key.ensure_signing_key(ssm, "dev")  # made and stored
+        signing_key.ensure_signing_key(ssm, "dev")  # read back
+        ssm.describe_parameters()
+        logged = caplog.text
+    stored = ssm.get_parameter(Name="/images/cloudfront-distribution-privatekey-dev",
+                               WithDecryption=True)["Parameter"]["Value"]
+    body = stored.splitlines()[5]
+    assert "Response body" in logged  # the wire log was on
+    assert body not in logged and body not in logged.replace("\\n", "\n")
+
+
+def test_a_stage_bucket_made_outside_the_stack_is_refused_before_anything_changes(
+        aws: None) -> None:
+    settings = Settings(stage="dev", region=REGION)
+    boto3.client("s3", region_name=REGION).create_bucket(
+        Bucket=settings.serving_bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    stage = Stage(settings, boto3.session.Session(region_name=REGION))
+    with pytest.raises(DeployError, match=f"{settings.serving_bucket} already exist outside"):
+        refuse_buckets_outside_the_stack(stage)
+
+
+def test_a_failed_stack_says_which_resource_failed_and_why() -> None:
+    class Events:
+        def describe_stack_events(self, StackName: str) -> dict[str, Any]:  # noqa: N803 - boto3
+            return {"StackEvents": [  # newest first, as CloudFormation answers
+                {"LogicalResourceId": "animl-ingest-dev", "ResourceStatus": "ROLLBACK_COMPLETE"},
+                {"LogicalResourceId": "ImagesUrlParameter", "ResourceStatus": "CREATE_FAILED",
+                 "ResourceType": "AWS::SSM::Parameter",
+                 "ResourceStatusReason": "Resource creation cancelled"},
+                {"LogicalResourceId": "ServingDistribution", "ResourceStatus": "CREATE_FAILED",
+                 "ResourceType": "AWS::CloudFront::Distribution",
+                 "ResourceStatusReason": "Invalid request provided: AWS::CloudFront::..."},
+            ]}
+
+    assert stack.failure_reason(Events(), "animl-ingest-dev") == (
+        "ServingDistribution (AWS::CloudFront::Distribution): Invalid request provided: "
+        "AWS::CloudFront::...")
+
+
+@pytest.mark.parametrize("stage_name, kept", [("dev", False), ("prod", True)])
+def test_teardown_removes_the_stack_and_keeps_data_only_where_the_stage_says(
+        aws: None, stage_name: str, kept: bool) -> None:
+    settings = Settings(stage=stage_name, region=REGION)
+    cfn, s3 = (boto3.client("cloudformation", region_name=REGION),
+               boto3.client("s3", region_name=REGION))
+    stack.apply(cfn, stack.stack_name(settings), rendered(settings), parameters(settings))
+    s3.put_object(Bucket=settings.serving_bucket, Key="original/x.jpg", Body=b"image")
+    s3.put_object(Bucket=settings.batch_work_bucket, Key="batches/b/manifest.json", Body=b"{}")
+
+    stage = Stage(settings, boto3.session.Session(region_name=REGION))
+    result = teardown(stage, run_chalice=False)
+
+    data = [b for b in settings.buckets if b != settings.batch_work_bucket]
+    left = {b["Name"] for b in s3.list_buckets()["Buckets"]}
+    assert result["bucketsKept"] == (data if kept else [])
+    assert left == (set(data) if kept else set())
+    assert stack.stack_status(cfn, stack.stack_name(settings)) is None
+    ssm = boto3.client("ssm", region_name=REGION)
+    assert [p["Name"] for p in ssm.describe_parameters()["Parameters"]] == []
+    if kept:
+        assert s3.get_object(Bucket=settings.serving_bucket,
+                             Key="original/x.jpg")["Body"].read() == b"image"
