@@ -24,7 +24,7 @@ from urllib.parse import unquote
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
-from functions.settings import APP_NAME, Settings
+from functions.platform.settings import APP_NAME, Settings
 
 # A ContextVar, not a global: the engine runs handlers on several threads at once (Map
 # iterations, the stand-in API's server threads), and a new thread starts with an empty

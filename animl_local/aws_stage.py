@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from functions.graphql_client import AnimlApiClient, client_for_stage
-from functions.settings import Settings
+from functions.platform.graphql_client import AnimlApiClient, client_for_stage
+from functions.platform.settings import Settings
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 

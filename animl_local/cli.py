@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from animl_local.aws_stage import Stage
-from functions import reasons
+from functions.platform import reasons
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 LOCAL_STAGE = "local"
@@ -139,7 +139,7 @@ def _parser() -> argparse.ArgumentParser:
 def command_stop(args: argparse.Namespace) -> int:
     """stopBatch, as the web app's Stop button: the API invokes IngestDelete-<stage>."""
     from animl_local.webapp import stop_batch
-    from functions.graphql_client import AnimlApiRejected
+    from functions.platform.graphql_client import AnimlApiRejected
 
     stage = Stage.named(args.stage)
     try:
@@ -153,7 +153,7 @@ def command_stop(args: argparse.Namespace) -> int:
 
 
 def command_executions(args: argparse.Namespace) -> int:
-    from functions import operations
+    from animl_local import operations
 
     stage = Stage.named(args.stage)
     sfn = stage.client("stepfunctions")
@@ -181,7 +181,7 @@ def command_executions(args: argparse.Namespace) -> int:
 
 
 def command_redrive(args: argparse.Namespace) -> int:
-    from functions import operations
+    from animl_local import operations
 
     stage = Stage.named(args.stage)
     try:
@@ -194,8 +194,8 @@ def command_redrive(args: argparse.Namespace) -> int:
 
 
 def command_reprocess(args: argparse.Namespace) -> int:
-    from functions import operations
-    from functions.ingest_image import Services
+    from animl_local import operations
+    from functions.image.ingest_image import Services
 
     stage = Stage.named(args.stage)
     services = Services(s3=stage.client("s3"), api=stage.api(), settings=stage.settings)
@@ -206,7 +206,7 @@ def command_reprocess(args: argparse.Namespace) -> int:
 
 
 def command_replay(args: argparse.Namespace) -> int:
-    from functions import operations
+    from animl_local import operations
 
     stage = Stage.named(args.stage)
     moved = operations.replay_parking_lot(stage.client("s3"), stage.settings)
@@ -249,7 +249,7 @@ def command_serve(args: argparse.Namespace) -> int:
     to the status-change handler as EventBridge would."""
     from animl_local.engine import ACCOUNT_ID, EmbeddedStage
     from animl_local.standin_api import StandinApi, StandinAws
-    from functions import operations
+    from animl_local import operations
 
     settings = local_settings()
     api_key = secrets.token_urlsafe(24)
@@ -336,9 +336,9 @@ def run_batch(archive: Path, original_name: str, out: Path | None, serial: str |
     from animl_local.html_report import write_html_report
     from animl_local.standin_api import StandinApi, StandinAws
     from animl_local.webapp import upload_batch
-    from functions import operations
-    from functions.batch_record import read_batch_record
-    from functions.graphql_client import AnimlApiClient
+    from animl_local import operations
+    from functions.batch.batch_record import read_batch_record
+    from functions.platform.graphql_client import AnimlApiClient
 
     api_key = secrets.token_urlsafe(24)
     db_path = scratch / "animl-api.sqlite3"
@@ -380,7 +380,7 @@ def run_batch(archive: Path, original_name: str, out: Path | None, serial: str |
 def local_settings() -> Any:
     """The local stage: the stand-in consumer drains a queue at once, so two idle polls do;
     image work runs in a process pool so every core works (the engine's threads share one)."""
-    from functions.settings import Settings
+    from functions.platform.settings import Settings
 
     return Settings(stage=LOCAL_STAGE, inference_idle_polls=2, inference_max_wait_seconds=600,
                     image_worker_processes=os.cpu_count() or 2)
@@ -394,7 +394,7 @@ def _failure_line(execution: dict[str, Any], batch: dict[str, Any] | None) -> st
 
 
 def _terminal_progress(s3: Any, settings: Any, batch_id: str) -> Any:
-    from functions.batch_record import read_batch_record
+    from functions.batch.batch_record import read_batch_record
 
     def show(done: int) -> None:
         total = read_batch_record(s3, settings, batch_id).get("total")

@@ -24,19 +24,20 @@ import boto3
 import requests
 from moto import mock_aws
 
+from animl_local import operations
 from animl_local.lambda_adapter import InvocationLog, handlers_serve_invocations
 from animl_local.report import WorkflowFunctions
-from functions import operations, storage
-from functions.execution_events import ENDED_BADLY
-from functions.runtime import reset_runtime
-from functions.settings import APP_NAME, Settings
-from functions.state_machine import (
+from animl_local.state_machine import (
     child_placeholders,
     function_placeholder,
     load_definition,
     placeholders,
     render_definition,
 )
+from functions.batch.execution_events import ENDED_BADLY
+from functions.platform import storage
+from functions.platform.runtime import reset_runtime
+from functions.platform.settings import APP_NAME, Settings
 
 ACCOUNT_ID = "123456789012"
 ENGINE_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}

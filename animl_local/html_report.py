@@ -12,7 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from functions.state_machine import load_definition
+from animl_local.state_machine import load_definition
 
 STATUS_COLOURS = {  # the console's palette, roughly
     "SUCCEEDED": "#2e7d32", "FAILED": "#c62828", "RUNNING": "#1565c0", "CAUGHT": "#ef6c00",

@@ -15,8 +15,8 @@ from typing import Any
 
 import boto3
 
-from functions.graphql_client import client_for_stage
-from functions.settings import Settings
+from functions.platform.graphql_client import client_for_stage
+from functions.platform.settings import Settings
 
 CREATE_INTERNAL_LABELS = """
 mutation CreateInternalLabels($input: CreateInternalLabelsInput!) {

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from functions.settings import APP_NAME, Settings
+from functions.platform.settings import APP_NAME, Settings
 
 CHALICE_DIR = Path(__file__).resolve().parent.parent / ".chalice"
 STAGES = ("dev", "prod")
@@ -59,7 +59,7 @@ def _executions(s: Settings, *actions: str) -> dict[str, Any]:
 
 
 def _batch_records(s: Settings) -> list[dict[str, Any]]:
-    """Ingest's own record of what it set on each batch (functions.batch_record)."""
+    """Ingest's own record of what it set on each batch (functions.batch.batch_record)."""
     return [_objects(s.batch_work_bucket, "GetObject", "PutObject"), _listing(s.batch_work_bucket)]
 
 

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from functions import storage
-from functions.ingest_image import DEAD_LETTER, INGESTED, SKIPPED
-from functions.settings import Settings
+from functions.image.ingest_image import DEAD_LETTER, INGESTED, SKIPPED
+from functions.platform import storage
+from functions.platform.settings import Settings
 
 
 def batch_images(s3: Any, settings: Settings, batch_id: str) -> tuple[list[dict[str, Any]], bool]:

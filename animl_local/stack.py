@@ -15,13 +15,13 @@ from typing import Any
 import yaml
 from botocore.exceptions import ClientError, WaiterError
 
-from functions.settings import APP_NAME, Settings
-from functions.state_machine import (
+from animl_local.state_machine import (
     function_placeholder,
     load_definition,
     placeholders,
     render_definition,
 )
+from functions.platform.settings import APP_NAME, Settings
 
 INFRASTRUCTURE_DIR = Path(__file__).resolve().parent.parent / "infrastructure"
 TEMPLATE_PATH = INFRASTRUCTURE_DIR / "stage.yaml"

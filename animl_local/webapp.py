@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 
 import requests
 
-from functions.graphql_client import AnimlApiClient
+from functions.platform.graphql_client import AnimlApiClient
 
 PART_BYTES = 100 * 1024 * 1024  # the web app's multipart part size
 PUT_TIMEOUT_SECONDS = 600

@@ -32,9 +32,10 @@ from animl_local.aws_calls import recording_aws_calls  # noqa: E402
 from animl_local.engine import EmbeddedStage  # noqa: E402
 from animl_local.standin_api import StandinApi  # noqa: E402
 from animl_local.webapp import create_batch  # noqa: E402
-from functions import batch_steps, storage  # noqa: E402
-from functions.graphql_client import AnimlApiClient  # noqa: E402
-from functions.settings import Settings  # noqa: E402
+from functions.batch import batch_steps  # noqa: E402
+from functions.platform import storage  # noqa: E402
+from functions.platform.graphql_client import AnimlApiClient  # noqa: E402
+from functions.platform.settings import Settings  # noqa: E402
 
 BUOW = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "camera-traps" / "BUOW"
 FUNCTION = "ingest_image_group"

@@ -86,10 +86,10 @@ def measure(step: str, root: Path, archive: str) -> dict[str, Any]:
 
 
 def child(step: str, root: Path, archive: str) -> None:
-    from functions.archive import S3RangeReader, ZipEntry, prefetch_group, read_entry
-    from functions.batch_steps import inspect_batch_archive
-    from functions.settings import Settings
-    from functions.storage import get_json, manifest_key
+    from functions.archive.zip_reader import S3RangeReader, ZipEntry, prefetch_group, read_entry
+    from functions.batch.batch_steps import inspect_batch_archive
+    from functions.platform.settings import Settings
+    from functions.platform.storage import get_json, manifest_key
 
     settings = Settings(stage="bench")
     s3 = LocalFileS3(root)

@@ -16,9 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from functions.image_checks import ImageRejected  # noqa: E402
-from functions.ingest_image import ImageSource, prepare_image  # noqa: E402
-from functions.settings import Settings  # noqa: E402
+from functions.image.image_checks import ImageRejected  # noqa: E402
+from functions.image.ingest_image import ImageSource, prepare_image  # noqa: E402
+from functions.platform.settings import Settings  # noqa: E402
 
 
 def one_pass(files: list[Path], settings: Settings) -> tuple[float, int]:

@@ -3,7 +3,7 @@
 from chalice import Chalice
 
 from chalice_app.handlers import blueprint
-from functions.settings import APP_NAME
+from functions.platform.settings import APP_NAME
 
 app = Chalice(app_name=APP_NAME)
 app.register_blueprint(blueprint)

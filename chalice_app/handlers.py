@@ -17,11 +17,18 @@ from typing import Any
 
 from chalice import Blueprint
 
-from functions import batch_record, batch_steps, execution_events, inference, lifecycle, uploads
-from functions.ingest_image import Services
-from functions.runtime import Runtime, account_of, runtime
-from functions.settings import Settings
-from functions.single_image import ingest_single_image
+from functions.batch import (
+    batch_record,
+    batch_steps,
+    execution_events,
+    inference,
+    lifecycle,
+    uploads,
+)
+from functions.image.ingest_image import Services
+from functions.image.single_image import ingest_single_image
+from functions.platform.runtime import Runtime, account_of, runtime
+from functions.platform.settings import Settings
 
 logger = logging.getLogger("animl_ingest")
 logger.setLevel(logging.INFO)

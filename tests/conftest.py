@@ -16,10 +16,10 @@ from animl_local import webapp
 from animl_local.engine import ACCOUNT_ID, LOCAL_TUNING, EmbeddedStage
 from animl_local.samples import sample_jpeg
 from animl_local.standin_api import StandinApi, StandinAws
-from functions.graphql_client import AnimlApiClient, operation_name
-from functions.ingest_image import Services
-from functions.runtime import reset_runtime
-from functions.settings import Settings
+from functions.image.ingest_image import Services
+from functions.platform.graphql_client import AnimlApiClient, operation_name
+from functions.platform.runtime import reset_runtime
+from functions.platform.settings import Settings
 from tests.contract.schema_check import load_real_schema, request_problems
 
 REPO = Path(__file__).resolve().parents[1]

@@ -31,7 +31,7 @@ from graphql import (
 )
 
 from animl_local.standin_api.store import ApiError, Store
-from functions.settings import Settings
+from functions.platform.settings import Settings
 
 logger = logging.getLogger(__name__)
 

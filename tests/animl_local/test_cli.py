@@ -208,7 +208,7 @@ def test_the_buow_fixtures_are_ingested_with_their_dates_and_renditions(tmp_path
 
 
 def test_the_report_splits_work_between_parent_and_children(tmp_path: Path) -> None:
-    from functions.settings import Settings
+    from functions.platform.settings import Settings
 
     group = Settings(stage="local").group_max_entries
     write_sample_folder(tmp_path / "cards", count=group + 3)

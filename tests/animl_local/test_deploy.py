@@ -25,8 +25,8 @@ from animl_local.engine import ENGINE_CONFIG, LOCAL_TUNING
 from animl_local.lambda_adapter import handlers_serve_invocations
 from animl_local.stack import STAGE_SETTINGS_PATH
 from animl_local.standin_api import StandinApi, StandinAws
-from functions.graphql_client import AnimlApiClient
-from functions.settings import Settings
+from functions.platform.graphql_client import AnimlApiClient
+from functions.platform.settings import Settings
 from tests.conftest import REPO, create_batch, jpeg_bytes, zip_bytes
 
 REGION = "us-west-2"

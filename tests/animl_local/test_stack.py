@@ -19,7 +19,7 @@ from moto import mock_aws
 from animl_local import moto_cloudformation, signing_key, stack
 from animl_local.aws_stage import Stage
 from animl_local.deploy import DeployError, refuse_buckets_outside_the_stack, teardown
-from functions.settings import Settings
+from functions.platform.settings import Settings
 
 REGION = "us-west-2"
 ACCOUNT = "123456789012"

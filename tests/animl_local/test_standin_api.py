@@ -7,7 +7,12 @@ import requests
 
 from animl_local.standin_api import StandinApi
 from animl_local.standin_api.store import normalise_key
-from functions.graphql_client import GET_IMAGE, AnimlApiClient, AnimlApiRefused, AnimlApiRejected
+from functions.platform.graphql_client import (
+    GET_IMAGE,
+    AnimlApiClient,
+    AnimlApiRefused,
+    AnimlApiRejected,
+)
 from tests.conftest import API_KEY, TEST_SETTINGS, create_batch
 
 

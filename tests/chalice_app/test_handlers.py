@@ -6,8 +6,8 @@ import os
 import subprocess
 import sys
 
+from animl_local.state_machine import function_placeholder, load_definition, placeholders
 from chalice_app.application import app
-from functions.state_machine import function_placeholder, load_definition, placeholders
 
 
 def test_one_object_created_handler_on_the_stage_ingestion_bucket() -> None:

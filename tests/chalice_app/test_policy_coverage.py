@@ -30,9 +30,9 @@ from animl_local.engine import ACCOUNT_ID, EmbeddedStage
 from animl_local.policies import policy_documents
 from animl_local.standin_api import Fault, StandinApi
 from chalice_app import handlers
-from functions.graphql_client import AnimlApiClient
-from functions.runtime import Runtime
-from functions.settings import Settings
+from functions.platform.graphql_client import AnimlApiClient
+from functions.platform.runtime import Runtime
+from functions.platform.settings import Settings
 from tests.conftest import REGION, TEST_SETTINGS, create_batch, jpeg_bytes, zip_bytes
 from tests.statemachine.test_inference_lifecycle import (
     park_a_message_in_the_dlq,

@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from chalice_app.application import app
-from functions.state_machine import (
+from animl_local.state_machine import (
     DEFAULT_TUNING,
     fill,
     function_placeholder,
@@ -15,6 +14,7 @@ from functions.state_machine import (
     placeholders,
     render_definition,
 )
+from chalice_app.application import app
 
 
 def all_states(definition: dict) -> dict:

@@ -13,8 +13,8 @@ import pytest
 
 from animl_local.engine import LOCAL_TUNING, EmbeddedStage
 from animl_local.standin_api import Fault, StandinApi
-from functions import inference
-from functions.graphql_client import AnimlApiClient
+from functions.batch import inference
+from functions.platform.graphql_client import AnimlApiClient
 from tests.conftest import API_KEY, TEST_SETTINGS, create_batch, jpeg_bytes, zip_bytes
 from tests.statemachine.test_ingest_batch_on_engine import (
     inference_resources,
@@ -69,8 +69,8 @@ def wait_until_it_waits_for_inference(stage: EmbeddedStage, batch_id: str,
     stop that races a running task can end FAILED in moto, never on AWS)."""
     deadline = time.monotonic() + seconds
     while True:
-        last = stage.history(stage.execution_arn(batch_id))[-1]
-        if last["type"] == "WaitStateEntered":
+        events = stage.history(stage.execution_arn(batch_id))
+        if events and events[-1]["type"] == "WaitStateEntered":  # none yet: just started
             return
         assert time.monotonic() < deadline, "never waited for inference"
         time.sleep(0.05)
@@ -162,7 +162,7 @@ def sweep_now(stage: EmbeddedStage, later_seconds: float = 0) -> list[str]:
     """The sweep with no minimum age, run now or `later_seconds` from now."""
     from datetime import UTC, datetime, timedelta
 
-    from functions import lifecycle
+    from functions.batch import lifecycle
 
     settings = replace(stage.settings, sweep_max_age_seconds=0)
     api = AnimlApiClient(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from animl_local.engine import EmbeddedStage
 from animl_local.standin_api import Fault, StandinApi
-from functions.graphql_client import AnimlApiClient
+from functions.platform.graphql_client import AnimlApiClient
 from tests.conftest import API_KEY, create_batch, jpeg_bytes, zip_bytes
 
 POLL = ["AwaitInference", "CheckInferenceQueues", "InferenceFinished"]

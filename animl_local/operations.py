@@ -1,0 +1,171 @@
+"""What operators do to batches from the command line, on AWS and on the embedded engine alike:
+inspect executions, re-drive a failed batch, reprocess dead-lettered images, replay parked ones.
+
+Every function takes its clients explicitly, so the same code runs against AWS and moto.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from functions.batch import batch_record
+from functions.image.ingest_image import DEAD_LETTER, INGESTED, ImageSource, Services, ingest_image
+from functions.platform import storage
+from functions.platform.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+REDRIVE_SUFFIX = "-redrive-"
+
+
+def batch_executions(sfn: Any, state_machine_arn: str, batch_id: str) -> list[dict[str, Any]]:
+    """The batch's executions, first run first (re-drives are named `<batch>-redrive-<n>`)."""
+    return [e for e in list_executions(sfn, state_machine_arn)
+            if e["name"] == batch_id or e["name"].startswith(batch_id + REDRIVE_SUFFIX)][::-1]
+
+
+def list_executions(sfn: Any, state_machine_arn: str, status: str | None = None
+                    ) -> list[dict[str, Any]]:
+    """Newest first, as the console lists them."""
+    kwargs: dict[str, Any] = {"stateMachineArn": state_machine_arn}
+    if status:
+        kwargs["statusFilter"] = status
+    pages = sfn.get_paginator("list_executions").paginate(**kwargs)
+    return [execution for page in pages for execution in page["executions"]]
+
+
+def execution_history(sfn: Any, arn: str) -> list[dict[str, Any]]:
+    pages = sfn.get_paginator("get_execution_history").paginate(executionArn=arn)
+    return [event for page in pages for event in page["events"]]
+
+
+def map_runs(sfn: Any, arn: str) -> list[dict[str, Any]]:
+    """Every Distributed Map run of the execution, described."""
+    return [sfn.describe_map_run(mapRunArn=run["mapRunArn"])
+            for run in sfn.list_map_runs(executionArn=arn)["mapRuns"]]
+
+
+def timeline(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per state entered: when, how long, and how it ended."""
+    rows: list[dict[str, Any]] = []
+    open_rows: dict[str, dict[str, Any]] = {}
+    for event in history:
+        kind = event["type"]
+        if kind.endswith("StateEntered"):
+            name = event["stateEnteredEventDetails"]["name"]
+            row = {"state": name, "type": kind.removesuffix("StateEntered"),
+                   "entered": event["timestamp"], "exited": None, "status": "RUNNING"}
+            rows.append(row)
+            open_rows[name] = row
+        elif kind.endswith("StateExited"):
+            row = open_rows.pop(event["stateExitedEventDetails"]["name"], None)
+            if row:
+                row.update(exited=event["timestamp"], status="SUCCEEDED")
+        elif kind in ("ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"):
+            details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+            for row in open_rows.values():
+                row.update(status=kind.removeprefix("Execution").upper(),
+                           error=details.get("error"), cause=details.get("cause"))
+    for row in rows:
+        if row["exited"] is not None and hasattr(row["entered"], "timestamp"):
+            row["seconds"] = round((row["exited"] - row["entered"]).total_seconds(), 3)
+    return rows
+
+
+def describe_batch(sfn: Any, s3: Any, settings: Settings, account: str, batch_id: str
+                   ) -> dict[str, Any]:
+    """The batch's latest execution, its failed state, its map runs, and what ingest has set
+    on the batch (its own record: the API offers no read of a batch)."""
+    runs = batch_executions(sfn, settings.state_machine_arn(account), batch_id)
+    arn = runs[-1]["executionArn"] if runs else settings.execution_arn(account, batch_id)
+    description = sfn.describe_execution(executionArn=arn)
+    history = execution_history(sfn, arn)
+    rows = timeline(history)
+    failed = next((r for r in rows if r["status"] not in ("SUCCEEDED", "RUNNING")), None)
+    return {
+        "execution": {k: description.get(k) for k in (
+            "executionArn", "name", "status", "startDate", "stopDate", "error", "cause")},
+        "executions": [e["name"] for e in runs],
+        "failedState": failed,
+        "timeline": rows,
+        "mapRuns": [{"mapRunArn": m["mapRunArn"], "status": m["status"],
+                     "items": m["itemCounts"], "executions": m["executionCounts"]}
+                    for m in map_runs(sfn, arn)],
+        "batch": batch_record.read_batch_record(s3, settings, batch_id),
+    }
+
+
+def redrive(sfn: Any, settings: Settings, account: str, batch_id: str) -> dict[str, Any]:
+    """RedriveExecution where Step Functions allows it; else a new execution of the batch.
+
+    The new execution re-reads the (kept) archive; groups whose outcomes are stored are not
+    worked again and every image is idempotent, so nothing is recorded twice.
+    """
+    runs = batch_executions(sfn, settings.state_machine_arn(account), batch_id)
+    if not runs:
+        raise ValueError(f"batch {batch_id} has no execution to re-drive")
+    latest = sfn.describe_execution(executionArn=runs[-1]["executionArn"])
+    if latest["status"] in ("RUNNING", "SUCCEEDED"):
+        raise ValueError(f"batch {batch_id}'s execution is {latest['status']}: nothing to re-drive")
+    if latest.get("redriveStatus") == "REDRIVABLE" and hasattr(sfn, "redrive_execution"):
+        try:
+            sfn.redrive_execution(executionArn=latest["executionArn"])
+            return {"mode": "RedriveExecution", "executionArn": latest["executionArn"]}
+        except Exception as exc:  # noqa: BLE001 - e.g. not implemented by the engine
+            logger.info("RedriveExecution unavailable (%s); starting a new execution", exc)
+    name = f"{batch_id}{REDRIVE_SUFFIX}{len(runs)}"
+    started = sfn.start_execution(stateMachineArn=settings.state_machine_arn(account), name=name,
+                                  input=latest["input"])
+    return {"mode": "NewExecution", "executionArn": started["executionArn"], "name": name}
+
+
+def reprocess(services: Services, batch_id: str, reason: str | None = None) -> dict[str, int]:
+    """Ingest the batch's dead-lettered images again; each one ingested leaves dead-letter."""
+    settings = services.settings
+    report_key = storage.report_key(batch_id)
+    report = storage.get_json(services.s3, settings.batch_work_bucket, report_key)
+    counts = {"reprocessed": 0, "ingested": 0, "stillDeadLettered": 0}
+    for index, row in enumerate(report["images"]):
+        if row["outcome"] != DEAD_LETTER or (reason and row["reason"] != reason):
+            continue
+        old_keys = row["keys"]
+        data = services.s3.get_object(Bucket=settings.dead_letter_bucket,
+                                      Key=old_keys[0])["Body"].read()
+        source = ImageSource(file_name=row["path"].rsplit("/", 1)[-1],
+                             bucket=(row.get("md") or {}).get("Bucket", ""),
+                             key=(row.get("md") or {}).get("Key", ""),
+                             batch_id=batch_id, path=row["path"])
+        outcome = ingest_image(data, source, services)
+        counts["reprocessed"] += 1
+        if outcome.outcome == INGESTED:
+            counts["ingested"] += 1
+            for key in old_keys:
+                services.s3.delete_object(Bucket=settings.dead_letter_bucket, Key=key)
+        else:
+            counts["stillDeadLettered"] += 1
+            stale = set(old_keys) - set(outcome.keys)
+            for key in stale:
+                services.s3.delete_object(Bucket=settings.dead_letter_bucket, Key=key)
+        report["images"][index] = outcome.to_dict()
+    storage.put_json(services.s3, settings.batch_work_bucket, report_key, report)
+    return counts
+
+
+def replay_parking_lot(s3: Any, settings: Settings) -> int:
+    """Move every parked image back into the ingestion bucket (which ingests it), in order."""
+    moved = 0
+    paginator = s3.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=settings.parking_lot_bucket):
+        for obj in page.get("Contents", []):
+            # Get and put (single images are small): the put is what notifies the entry Lambda.
+            body = s3.get_object(Bucket=settings.parking_lot_bucket, Key=obj["Key"])["Body"]
+            s3.put_object(Bucket=settings.ingestion_bucket, Key=obj["Key"], Body=body.read())
+            s3.delete_object(Bucket=settings.parking_lot_bucket, Key=obj["Key"])
+            moved += 1
+    return moved
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, indent=2, default=str)

@@ -1,0 +1,121 @@
+"""Decoding an image once, at reduced scale, into the serving renditions."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+from PIL import Image, ImageFile, ImageOps, JpegImagePlugin, UnidentifiedImageError
+
+from functions.image.image_checks import ImageRejected, ImageType
+from functions.platform import reasons
+
+MEDIUM_SIZE = (940, 940)
+SMALL_SIZE = (120, 120)
+# A camera that lost power mid-write leaves a truncated JPEG; what decodes is worth keeping
+# (the rest renders grey) and the outcome says so. Pillow only offers this switch globally.
+ImageFile.LOAD_TRUNCATED_IMAGES = True
+MIN_SCAN_BYTES = 256  # less entropy-coded data than this after SOS: nothing to see
+TRUNCATED_WARNING = "truncated JPEG: only the part before the cut is rendered"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    width: int  # of the full image, as stored in the file
+    height: int
+    medium: bytes
+    small: bytes
+    warnings: tuple[str, ...] = ()
+
+
+class ImageUndecodable(Exception):
+    """Pillow could not decode the image; the message goes to the API as an `md.errors` entry."""
+
+
+def render(data: bytes, image_type: ImageType, max_pixels: int) -> Rendered:
+    """Both renditions from one decode; JPEG stays JPEG and PNG stays PNG."""
+    warnings: tuple[str, ...] = ()
+    if image_type.extension == "jpg" and is_truncated_jpeg(data):
+        if scan_bytes(data) < MIN_SCAN_BYTES:
+            raise ImageUndecodable("corrupted image file: truncated before any image data")
+        warnings = (TRUNCATED_WARNING,)
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            if width * height > max_pixels:
+                raise ImageRejected(
+                    reasons.TOO_MANY_PIXELS, f"{width}x{height} is over {max_pixels} pixels"
+                )
+            if isinstance(image, JpegImagePlugin.JpegImageFile):
+                # Decode at 1/2..1/8 scale when that still covers the medium size: cheap. The
+                # JPEG family includes MPO (phone-style JPEGs with an embedded preview).
+                image.draft(image.mode, _fitted(image.size, MEDIUM_SIZE))
+            image.load()
+            oriented = ImageOps.exif_transpose(image)
+            medium = _fit(oriented, MEDIUM_SIZE, image_type)
+            small = _fit(medium, SMALL_SIZE, image_type)
+            return Rendered(width, height, _encode(medium, image_type), _encode(small, image_type),
+                            warnings)
+    except ImageRejected:
+        raise
+    except Image.DecompressionBombError as exc:  # Pillow's own guard, past twice its limit
+        raise ImageRejected(reasons.TOO_MANY_PIXELS, str(exc)) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageUndecodable(f"corrupted image file: {exc}") from None
+
+
+def _fitted(size: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:
+    """The size `size` takes when fitted inside `box` (what draft() must still cover)."""
+    scale = min(box[0] / size[0], box[1] / size[1], 1.0)
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
+
+def is_truncated_jpeg(data: bytes) -> bool:
+    """No end-of-image marker at the end (trailing padding aside)."""
+    return not data.rstrip(b"\x00\xff").endswith(b"\xff\xd9")
+
+
+def scan_bytes(data: bytes) -> int:
+    """How many bytes follow the first start-of-scan segment (0 when there is none)."""
+    sos = data.find(b"\xff\xda")
+    if sos < 0 or sos + 4 > len(data):
+        return 0
+    header_length = int.from_bytes(data[sos + 2:sos + 4], "big")
+    return max(0, len(data) - (sos + 2 + header_length))
+
+
+def _fit(image: Image.Image, box: tuple[int, int], image_type: ImageType) -> Image.Image:
+    copy = _normalise_mode(image, image_type)
+    if copy is image:
+        copy = image.copy()
+    copy.thumbnail(box, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return copy
+
+
+def _normalise_mode(image: Image.Image, image_type: ImageType) -> Image.Image:
+    """A mode the output format stores with the right colours (8 bits, RGB/L, alpha for PNG)."""
+    if image.mode.startswith("I;16") or image.mode == "I":
+        # 16-bit samples: scale to 8 bits (a plain convert would clip everything to white).
+        image = image.convert("I").point(lambda v: v / 256).convert("L")
+    if image_type.extension == "png":
+        if image.mode in ("RGB", "RGBA", "L", "LA"):
+            return image
+        has_alpha = "A" in image.getbands() or "transparency" in image.info
+        return image.convert("RGBA" if has_alpha else "RGB")
+    if image.mode in ("RGB", "L"):
+        return image
+    if "A" in image.getbands() or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGB", image.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return image.convert("RGB")  # CMYK, YCbCr, P, 1: Pillow knows their colours
+
+
+def _encode(image: Image.Image, image_type: ImageType) -> bytes:
+    out = io.BytesIO()
+    if image_type.extension == "png":
+        image.save(out, format="PNG", optimize=False)
+    else:
+        image.save(out, format="JPEG", quality=85)
+    return out.getvalue()

@@ -1,0 +1,224 @@
+"""The one client of the Animl GraphQL API.
+
+Every call is a POST of `{"query", "variables"}` with the `x-api-key` header. Failures come in
+three kinds, because each asks for something different of the caller:
+- `AnimlApiUnavailable`: transport failure, timeout, 5xx or 429; worth retrying.
+- `AnimlApiRefused`: any other HTTP 4xx. A 400 means the service's schema refused our document or
+  variables: a defect in ingest, never retried; 401/403 mean the key is wrong.
+- `AnimlApiRejected`: HTTP 200 with `errors`: the service ran the operation and threw (an unknown
+  batch, "Image not found"); `code` holds the error's `extensions.code`.
+The key is never put in a message, a log line or a repr.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from functions.platform.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_SECONDS = 30.0
+NOT_FOUND = "NOT_FOUND"  # extensions.code of the service's NotFoundError
+
+
+class AnimlApiError(Exception):
+    """Any failure of an API call."""
+
+
+class AnimlApiUnavailable(AnimlApiError):
+    """Transport failure, timeout or a 5xx/429: worth retrying."""
+
+
+class AnimlApiRefused(AnimlApiError):
+    """An HTTP 4xx (not 429): the request itself is wrong (400) or not allowed (401/403)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class AnimlApiRejected(AnimlApiError):
+    """HTTP 200 with a GraphQL `errors` array: the service threw while running the operation."""
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+Credentials = tuple[str, str]  # (API URL, API key)
+
+
+@dataclass(eq=False)
+class AnimlApiClient:
+    """One pooled HTTP session. With `reread_credentials`, a 401/403 answer makes it read the URL
+    and key again and try once more (the key was rotated)."""
+
+    url: str
+    api_key: str = field(repr=False)
+    timeout: float = DEFAULT_TIMEOUT_SECONDS
+    session: requests.Session = field(default_factory=requests.Session, repr=False)
+    reread_credentials: Callable[[], Credentials] | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def refresh_credentials(self) -> None:
+        if self.reread_credentials is not None:
+            url, key = self.reread_credentials()
+            with self._lock:
+                self.url, self.api_key = url, key
+
+    def execute(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Run one operation and return its `data`; raise AnimlApiError on any failure."""
+        try:
+            return self._execute_once(query, variables)
+        except AnimlApiRefused as refused:
+            if refused.status not in (401, 403) or self.reread_credentials is None:
+                raise
+        self.refresh_credentials()
+        return self._execute_once(query, variables)
+
+    def _execute_once(self, query: str, variables: dict[str, Any] | None) -> dict[str, Any]:
+        operation = operation_name(query)
+        with self._lock:
+            url, key = self.url, self.api_key
+        try:
+            response = self.session.post(
+                url,
+                json={"query": query, "variables": variables or {}},
+                headers={"x-api-key": key, "content-type": "application/json"},
+                timeout=self.timeout,
+            )
+        except requests.RequestException as exc:
+            # The exception text can hold the URL but never the key (it is only in a header).
+            raise AnimlApiUnavailable(
+                f"Animl API unreachable ({operation}): {type(exc).__name__}") from None
+        status = response.status_code
+        if status >= 500 or status == 429:
+            raise AnimlApiUnavailable(f"Animl API HTTP {status} ({operation})")
+        if status >= 400:
+            raise AnimlApiRefused(_refusal_message(operation, status, response), status)
+        try:
+            body = response.json()
+        except ValueError:
+            raise AnimlApiUnavailable(
+                f"Animl API replied to {operation} with a body that is not JSON") from None
+        errors = body.get("errors")
+        if errors:
+            message, code = _first_error(errors)
+            raise AnimlApiRejected(message, code)
+        return body.get("data") or {}
+
+    # The operations ingest sends, with their documents kept beside them.
+
+    def create_image(self, md: dict[str, Any]) -> dict[str, Any]:
+        data = self.execute(CREATE_IMAGE, {"input": {"md": md}})
+        return data["createImage"]["imageAttempt"]
+
+    def update_batch(self, batch_id: str, **fields: Any) -> dict[str, Any]:
+        data = self.execute(UPDATE_BATCH, {"input": {"_id": batch_id, **fields}})
+        return data["updateBatch"]["batch"]
+
+    def create_batch_error(self, batch_id: str, error: str) -> dict[str, Any]:
+        data = self.execute(CREATE_BATCH_ERROR, {"input": {"batch": batch_id, "error": error}})
+        return data["createBatchError"]
+
+    def create_image_error(self, image: str, batch_id: str, error: str) -> dict[str, Any]:
+        variables = {"input": {"image": image, "batch": batch_id, "error": error}}
+        return self.execute(CREATE_IMAGE_ERROR, variables)["createImageError"]
+
+    def get_image(self, image_id: str) -> dict[str, Any] | None:
+        """The image record, or None: the service answers "Image not found" as an error."""
+        try:
+            return self.execute(GET_IMAGE, {"input": {"imageId": image_id}}).get("image")
+        except AnimlApiRejected as rejected:
+            if rejected.code == NOT_FOUND:
+                return None
+            raise
+
+
+_OPERATION = re.compile(r"^\s*(?:query|mutation)\s+([_A-Za-z][_0-9A-Za-z]*)")
+
+
+def operation_name(document: str) -> str:
+    """The document's operation name, for messages ("anonymous" when it has none)."""
+    match = _OPERATION.match(document)
+    return match.group(1) if match else "anonymous operation"
+
+
+def _refusal_message(operation: str, status: int, response: requests.Response) -> str:
+    try:
+        message, _ = _first_error(response.json().get("errors") or [response.text])
+    except (ValueError, AttributeError):
+        message = response.text
+    if status == 400:
+        why = "the service's schema refused the request: a defect in ingest, not retried"
+    elif status in (401, 403):
+        why = "check the API key"
+    else:
+        why = "refused"
+    return f"Animl API HTTP {status} for {operation} ({why}): {_short(message)}"
+
+
+def _first_error(errors: list[Any]) -> tuple[str, str | None]:
+    first = errors[0]
+    if isinstance(first, dict):
+        code = (first.get("extensions") or {}).get("code")
+        return str(first.get("message", first)), code
+    return str(first), None
+
+
+def _short(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+CREATE_IMAGE = """
+mutation CreateImage($input: CreateImageInput!) {
+  createImage(input: $input) {
+    imageAttempt { _id projectId batch created errors { _id error } }
+  }
+}"""
+
+UPDATE_BATCH = """
+mutation UpdateBatch($input: UpdateBatchInput!) {
+  updateBatch(input: $input) {
+    batch { _id total uploadComplete processingStart ingestionComplete processingEnd }
+  }
+}"""
+
+CREATE_BATCH_ERROR = """
+mutation CreateBatchError($input: CreateBatchErrorInput!) {
+  createBatchError(input: $input) { _id batch error created }
+}"""
+
+CREATE_IMAGE_ERROR = """
+mutation CreateImageError($input: CreateImageErrorInput!) {
+  createImageError(input: $input) { _id image batch error created }
+}"""
+
+GET_IMAGE = """
+query Image($input: QueryImageInput!) {
+  image(input: $input) { _id projectId batchId path originalFileName }
+}"""
+
+
+def read_api_credentials(ssm: Any, secretsmanager: Any, stage: str) -> Credentials:
+    """The API's URL (SSM) and key (Secrets Manager), where the old stack kept them."""
+    names = Settings(stage=stage)
+    url = ssm.get_parameter(Name=names.api_url_parameter)["Parameter"]["Value"]
+    secret = secretsmanager.get_secret_value(SecretId=names.api_key_secret)["SecretString"]
+    return url, json.loads(secret)["apikey"]
+
+
+def client_for_stage(ssm: Any, secretsmanager: Any, stage: str, timeout: float | None = None
+                     ) -> AnimlApiClient:
+    """A client for the stage's API, as operator tools make one."""
+    url, api_key = read_api_credentials(ssm, secretsmanager, stage)
+    return AnimlApiClient(url=url, api_key=api_key, timeout=timeout or DEFAULT_TIMEOUT_SECONDS)

@@ -1,0 +1,90 @@
+"""What a Lambda container keeps between invocations: settings, AWS clients and the API client.
+
+Module state lives as long as the container, so the runtime is built on first use and reused by
+every later invocation in it: one boto3 session and one client per service, one API client with
+one pooled HTTP session. The API's URL and key are read once, again after
+`API_CREDENTIALS_TTL_SECONDS`, and at once when the API answers 401/403 (a rotated key). With 200
+groups in flight that is 200 containers' reads, not a burst of two per invocation.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from functions.platform.graphql_client import AnimlApiClient, read_api_credentials
+from functions.platform.settings import Settings
+
+API_CREDENTIALS_TTL_SECONDS = 900.0
+# botocore's standard retry mode: bounded exponential backoff with jitter for each AWS call;
+# connections enough for a group's concurrent entries.
+AWS_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5},
+                           max_pool_connections=32)
+
+
+class Runtime:
+    """The container's clients, each built lazily on first use (clients are thread-safe once
+    built; building them from one session is not, hence the lock)."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
+        self.settings = settings
+        self._clock = clock
+        self._session = boto3.session.Session()
+        self._clients: dict[str, Any] = {}
+        self._api: AnimlApiClient | None = None
+        self._api_read_at = 0.0
+        self._lock = threading.Lock()
+
+    def client(self, name: str) -> Any:
+        with self._lock:
+            if name not in self._clients:
+                self._clients[name] = self._session.client(
+                    name, region_name=self.settings.region, config=AWS_CLIENT_CONFIG)
+            return self._clients[name]
+
+    def api(self) -> AnimlApiClient:
+        """The API client; its URL and key re-read once they are older than the TTL."""
+        ssm, secrets = self.client("ssm"), self.client("secretsmanager")
+        with self._lock:
+            if self._api is None:
+                self._api = AnimlApiClient(
+                    *read_api_credentials(ssm, secrets, self.settings.stage),
+                    timeout=self.settings.api_timeout_seconds,
+                    reread_credentials=lambda: read_api_credentials(ssm, secrets,
+                                                                    self.settings.stage))
+                self._api_read_at = self._clock()
+            elif self._clock() - self._api_read_at > API_CREDENTIALS_TTL_SECONDS:
+                self._api.refresh_credentials()
+                self._api_read_at = self._clock()
+            return self._api
+
+
+_runtime: Runtime | None = None
+_runtime_lock = threading.Lock()
+
+
+def runtime() -> Runtime:
+    """This container's runtime, built from its environment on first use."""
+    global _runtime
+    with _runtime_lock:
+        if _runtime is None:
+            _runtime = Runtime(Settings.from_environment())
+        return _runtime
+
+
+def reset_runtime() -> None:
+    """Forget the runtime. Never needed on Lambda; the local engine runs many stages (each with
+    its own endpoint and API) in one process, and starts each afresh."""
+    global _runtime
+    with _runtime_lock:
+        _runtime = None
+
+
+def account_of(context: Any) -> str:
+    """The AWS account, from the invocation's own function ARN (no STS call)."""
+    return str(context.invoked_function_arn).split(":")[4]

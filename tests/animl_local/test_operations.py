@@ -1,0 +1,113 @@
+"""Operators' commands on the embedded engine: re-drive, reprocess, replay, inspect."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from animl_local import operations
+from animl_local.cli import main
+from animl_local.engine import EmbeddedStage
+from animl_local.standin_api import Fault, StandinApi
+from functions.platform.graphql_client import AnimlApiClient
+from tests.conftest import create_batch, jpeg_bytes, zip_bytes
+from tests.statemachine.test_ingest_batch_on_engine import inference_resources, upload
+
+
+def batch_images(standin_api: StandinApi, batch_id: str) -> list[dict]:
+    return standin_api.store.images(batch_id)
+
+
+def dead_letter_keys(stage: EmbeddedStage) -> list[str]:
+    listed = stage.client("s3").list_objects_v2(Bucket=stage.settings.dead_letter_bucket)
+    return [o["Key"] for o in listed.get("Contents", [])]
+
+
+def test_after_an_api_outage_a_redrive_ingests_every_image_exactly_once(
+        stage: EmbeddedStage, standin_api: StandinApi, api_client: AnimlApiClient,
+        tmp_path: Path) -> None:
+    group = stage.settings.group_max_entries
+    members = {f"cam/IMG_{i:03d}.JPG": jpeg_bytes(tmp_path, seed=i, size=(320, 240))
+               for i in range(group + 10)}
+    batch_id = create_batch(api_client, serial="CAM-1")
+    # The API fails for a stretch: it answers the first group's last image too late for the
+    # client (past the test stage's 2 s timeout), and every image after it with a 503.
+    names = list(members)
+    standin_api.faults.append(Fault("createImage", 503, body_contains=names[group - 1],
+                                    delay_seconds=3.0))
+    standin_api.faults += [Fault("createImage", 503, body_contains=n) for n in names[group:]]
+
+    failed = upload(stage, tmp_path, batch_id, zip_bytes(members))
+    assert failed["status"] == "FAILED"
+    assert len(batch_images(standin_api, batch_id)) == group - 1  # before the stretch
+
+    standin_api.faults.clear()  # the API recovers
+    assert main(["redrive", batch_id, "--stage", "test"]) == 0
+    [redrive] = [e for e in operations.batch_executions(
+        stage.client("stepfunctions"), stage.state_machine_arn, batch_id) if e["name"] != batch_id]
+    again = stage.wait_for_execution(batch_id, execution_name=redrive["name"])
+
+    assert again["status"] == "SUCCEEDED"
+    images = batch_images(standin_api, batch_id)
+    assert sorted(i["path"] for i in images) == sorted(members)  # each exactly once
+    assert dead_letter_keys(stage) == []
+    assert inference_resources(stage) == ([], [])
+    batch = standin_api.store.batch(batch_id)
+    assert batch["processingEnd"] and batch["total"] == len(members)
+
+
+def test_reprocess_after_fixing_the_serial_override(
+        stage: EmbeddedStage, api_client: AnimlApiClient, tmp_path: Path,
+        standin_api: StandinApi) -> None:
+    batch_id = create_batch(api_client)  # no override, and the images carry no serial
+    members = {f"IMG_{i}.JPG": jpeg_bytes(tmp_path, seed=i, serial=None) for i in range(3)}
+    members["empty.JPG"] = b""
+    assert upload(stage, tmp_path, batch_id, zip_bytes(members))["status"] == "SUCCEEDED"
+    assert len(dead_letter_keys(stage)) == 4
+    assert batch_images(standin_api, batch_id) == []
+
+    api_client.update_batch(batch_id, overrideSerial="FIXED-CAM")
+    assert main(["reprocess", batch_id, "--reason", "Unknown Serial Number",
+                 "--stage", "test"]) == 0
+
+    assert len(batch_images(standin_api, batch_id)) == 3
+    assert [k.split("/")[0] for k in dead_letter_keys(stage)] == ["EMPTY_FILE"]  # not asked for
+    assert main(["reprocess", batch_id, "--stage", "test"]) == 0  # again: converges
+    assert len(batch_images(standin_api, batch_id)) == 3
+
+
+def test_parked_images_are_replayed_into_ingestion(stage: EmbeddedStage,
+                                                   standin_api: StandinApi,
+                                                   tmp_path: Path) -> None:
+    s3 = stage.client("s3")
+    for i in range(2):
+        s3.put_object(Bucket=stage.settings.parking_lot_bucket, Key=f"cam9/IMG_{i}.JPG",
+                      Body=jpeg_bytes(tmp_path, seed=i, serial="WIRELESS-9"))
+    assert main(["parking-lot", "replay", "--stage", "test"]) == 0
+    assert s3.list_objects_v2(Bucket=stage.settings.parking_lot_bucket).get("Contents") is None
+    images = standin_api.store.images(None)
+    assert [i["cameraId"] for i in images] == ["WIRELESS-9", "WIRELESS-9"]
+
+
+def test_executions_are_listed_described_and_timed(
+        stage: EmbeddedStage, api_client: AnimlApiClient, tmp_path: Path,
+        capsys) -> None:
+    batch_id = create_batch(api_client, serial="CAM-1")
+    upload(stage, tmp_path, batch_id, b"not a zip")
+    capsys.readouterr()
+
+    assert main(["executions", "list", "--status", "FAILED", "--stage", "test"]) == 0
+    assert batch_id in capsys.readouterr().out
+    assert main(["executions", "history", batch_id, "--stage", "test"]) == 0
+    history = capsys.readouterr().out
+    assert "InspectArchive" in history and "BatchFailed" in history and "FAILED" in history
+    html = tmp_path / "describe.html"
+    assert main(["executions", "describe", batch_id, "--stage", "test", "--html", str(html)]) == 0
+    described = capsys.readouterr().out
+    assert '"failedState"' in described and "BatchFailed" in described
+    assert "Bad archive" in described  # the batch record's error
+    assert "BatchFailed" in html.read_text()
+    good_batch = create_batch(api_client, serial="CAM-1")
+    upload(stage, tmp_path, good_batch, zip_bytes({"a.jpg": jpeg_bytes(tmp_path)}))
+    assert main(["executions", "describe", good_batch, "--stage", "test", "--html",
+                 str(html)]) == 0
+    assert 'data-outcome="ingested"' in html.read_text()  # the batch report's images

@@ -1,0 +1,133 @@
+"""One reduced decode, two renditions that fit their boxes, formats kept."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from functions.image.image_checks import JPEG, PNG, ImageRejected
+from functions.image.renditions import ImageUndecodable, render
+from functions.platform import reasons
+from tests.conftest import CAMERA_TRAPS, jpeg_bytes
+
+
+def size_of(data: bytes) -> tuple[int, int]:
+    return Image.open(io.BytesIO(data)).size
+
+
+@pytest.mark.parametrize("path", sorted((CAMERA_TRAPS / "BUOW").glob("*.JPG"))[:5],
+                         ids=lambda p: p.name)
+def test_camera_trap_renditions_fit_their_boxes(path: Path) -> None:
+    rendered = render(path.read_bytes(), JPEG, max_pixels=10**8)
+    medium, small = size_of(rendered.medium), size_of(rendered.small)
+    assert max(medium) == 940 and max(small) == 120
+    assert Image.open(io.BytesIO(rendered.medium)).format == "JPEG"
+    assert (rendered.width, rendered.height) == Image.open(path).size
+
+
+def test_png_stays_png_with_its_alpha() -> None:
+    buffer = io.BytesIO()
+    Image.new("RGBA", (2000, 1000), (10, 20, 30, 128)).save(buffer, format="PNG")
+    rendered = render(buffer.getvalue(), PNG, max_pixels=10**8)
+    medium = Image.open(io.BytesIO(rendered.medium))
+    assert (medium.format, medium.mode, medium.size) == ("PNG", "RGBA", (940, 470))
+
+
+def test_too_many_pixels_is_rejected_before_decoding(tmp_path: Path) -> None:
+    with pytest.raises(ImageRejected) as rejected:
+        render(jpeg_bytes(tmp_path, size=(1000, 1000)), JPEG, max_pixels=999_999)
+    assert rejected.value.reason == reasons.TOO_MANY_PIXELS
+
+
+def test_an_undecodable_jpeg_is_reported_as_corrupted() -> None:
+    with pytest.raises(ImageUndecodable, match="corrupted image file"):
+        render(b"\xff\xd8\xff\xe0" + b"\x00" * 100, JPEG, max_pixels=10**8)
+
+
+def encode(image: Image.Image, fmt: str, **kwargs: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **kwargs)
+    return buffer.getvalue()
+
+
+def centre_pixel(data: bytes) -> tuple:
+    image = Image.open(io.BytesIO(data)).convert("RGBA")
+    return image.getpixel((image.width // 2, image.height // 2))
+
+
+def close(a: tuple, b: tuple, tolerance: int = 12) -> bool:
+    return all(abs(x - y) <= tolerance for x, y in zip(a, b, strict=False))
+
+
+def test_exif_orientation_is_applied() -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    data = encode(Image.new("RGB", (1600, 800), (0, 128, 0)), "JPEG", exif=exif.tobytes())
+    rendered = render(data, JPEG, max_pixels=10**8)
+    assert size_of(rendered.medium) == (470, 940)
+
+
+def test_cmyk_jpeg_renders_in_the_right_colours() -> None:
+    red = Image.new("RGB", (1200, 900), (220, 30, 30)).convert("CMYK")
+    rendered = render(encode(red, "JPEG", quality=95), JPEG, max_pixels=10**8)
+    assert Image.open(io.BytesIO(rendered.medium)).mode == "RGB"
+    assert close(centre_pixel(rendered.medium)[:3], (220, 30, 30), 25)
+
+
+def test_grayscale_jpeg_stays_grayscale() -> None:
+    data = encode(Image.new("L", (1200, 900), 77), "JPEG")
+    rendered = render(data, JPEG, max_pixels=10**8)
+    medium = Image.open(io.BytesIO(rendered.medium))
+    assert medium.mode == "L" and close((medium.getpixel((10, 10)),), (77,), 3)
+
+
+def test_sixteen_bit_png_is_scaled_not_clipped() -> None:
+    deep = Image.new("I;16", (1200, 900), 32768)  # mid grey in 16 bits
+    rendered = render(encode(deep, "PNG"), PNG, max_pixels=10**8)
+    medium = Image.open(io.BytesIO(rendered.medium))
+    assert medium.format == "PNG"
+    assert close(centre_pixel(rendered.medium)[:3], (128, 128, 128), 3)
+
+
+def test_alpha_jpeg_source_is_flattened_on_white_for_jpeg() -> None:
+    # A PNG with alpha stays PNG; this checks the JPEG path's flattening of LA/RGBA modes.
+    from functions.image.renditions import _normalise_mode
+
+    flattened = _normalise_mode(Image.new("RGBA", (10, 10), (0, 0, 0, 0)), JPEG)
+    assert flattened.mode == "RGB" and flattened.getpixel((5, 5)) == (255, 255, 255)
+
+
+def decoded_sizes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """The size of every image Pillow decodes from here on (after draft() took effect)."""
+    from PIL import ImageFile
+
+    seen: list[tuple[int, int]] = []
+    load = ImageFile.ImageFile.load
+
+    def recording_load(self: ImageFile.ImageFile) -> object:
+        seen.append(self.size)
+        return load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", recording_load)
+    return seen
+
+
+@pytest.mark.parametrize("image_format", ["JPEG", "MPO"])
+def test_every_jpeg_family_file_is_draft_decoded(monkeypatch: pytest.MonkeyPatch,
+                                                 image_format: str) -> None:
+    # 12 MP, as phone-style camera JPEGs with an embedded preview (Pillow opens them as MPO).
+    big = Image.new("RGB", (4000, 3000), (90, 120, 60))
+    out = io.BytesIO()
+    extra = {"save_all": True, "append_images": [Image.new("RGB", (640, 480))]} \
+        if image_format == "MPO" else {}
+    big.save(out, format=image_format, quality=80, **extra)
+    assert Image.open(io.BytesIO(out.getvalue())).format == image_format
+    seen = decoded_sizes(monkeypatch)
+
+    rendered = render(out.getvalue(), JPEG, 100_000_000)
+
+    assert (rendered.width, rendered.height) == (4000, 3000)
+    assert seen and max(seen) <= (2000, 1500)  # decoded at 1/2 scale or less, not full size
