@@ -78,7 +78,8 @@ def recording_aws_calls() -> Iterator[list[AwsCall]]:
     fails (NoSuchKey, QueueDoesNotExist) still needed its permission.
     """
     calls: list[AwsCall] = []
-    make_api_call = BaseClient._make_api_call  # noqa: SLF001 - the one path every call takes
+    # botocore's private hook: the one path every call takes.
+    make_api_call = BaseClient._make_api_call  # type: ignore[attr-defined]
 
     def recording(client: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
         function_name = _running.get()

@@ -7,6 +7,7 @@ import logging
 import os
 import secrets
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -19,6 +20,8 @@ from animl_local.aws_stage import Stage
 from functions.platform import reasons
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# As shells report a process ended by SIGINT or SIGTERM: 128 + the signal's number.
+EXIT_INTERRUPTED, EXIT_TERMINATED = 128 + signal.SIGINT, 128 + signal.SIGTERM
 LOCAL_STAGE = "local"
 
 
@@ -36,14 +39,27 @@ class RunResult:
     seconds: float
 
 
+class Terminated(Exception):
+    """SIGTERM, raised where the process is so that every `with` unwinds: temp files, worker
+    processes and servers go with it."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     if not args.debug:
+        # The handlers log at INFO for CloudWatch; here the command's own lines say enough.
+        for handler in logging.getLogger().handlers:
+            handler.setLevel(logging.WARNING)
         # The engine logs every failed state as an ERROR; the run's outcome says it once.
         logging.getLogger("moto").setLevel(logging.CRITICAL)
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.command(args)
     except UserError as exc:
@@ -51,13 +67,18 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("animl-ingest: interrupted", file=sys.stderr)
-        return EXIT_FAILED
-    except Exception as exc:  # noqa: BLE001 - one line for the user, details under --debug
+        return EXIT_INTERRUPTED
+    except Terminated:
+        print("animl-ingest: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
+    except Exception as exc:  # one line for the user, details under --debug
         if args.debug:
             raise
         print(f"animl-ingest: unexpected {type(exc).__name__}: {exc} (run with --debug for "
               "details)", file=sys.stderr)
         return EXIT_FAILED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -247,9 +268,9 @@ def command_teardown(args: argparse.Namespace) -> int:
 def command_serve(args: argparse.Namespace) -> int:
     """The embedded stage behind a moto server until interrupted; reports failed executions
     to the status-change handler as EventBridge would."""
+    from animl_local import operations
     from animl_local.engine import ACCOUNT_ID, EmbeddedStage
     from animl_local.standin_api import StandinApi, StandinAws
-    from animl_local import operations
 
     settings = local_settings()
     api_key = secrets.token_urlsafe(24)
@@ -331,12 +352,11 @@ def archive_for(path: Path, scratch: Path) -> Path:
 def run_batch(archive: Path, original_name: str, out: Path | None, serial: str | None,
               scratch: Path, show_progress: bool = False, settings: Any = None) -> RunResult:
     """Create the batch as the web app would, upload it, and wait for the state machine."""
-    from animl_local import report
+    from animl_local import operations, report
     from animl_local.engine import ACCOUNT_ID, EmbeddedStage
     from animl_local.html_report import write_html_report
     from animl_local.standin_api import StandinApi, StandinAws
     from animl_local.webapp import upload_batch
-    from animl_local import operations
     from functions.batch.batch_record import read_batch_record
     from functions.platform.graphql_client import AnimlApiClient
 

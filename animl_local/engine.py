@@ -16,13 +16,16 @@ import time
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
+from multiprocessing import get_context
 from typing import Any
 
 import boto3
 import requests
 from moto import mock_aws
+from moto.core.config import DefaultConfig
 
 from animl_local import operations
 from animl_local.lambda_adapter import InvocationLog, handlers_serve_invocations
@@ -36,11 +39,12 @@ from animl_local.state_machine import (
 )
 from functions.batch.execution_events import ENDED_BADLY
 from functions.platform import storage
-from functions.platform.runtime import reset_runtime
+from functions.platform.runtime import reset_runtime, use_image_pool
 from functions.platform.settings import APP_NAME, Settings
 
 ACCOUNT_ID = "123456789012"
-ENGINE_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+ENGINE_CONFIG: DefaultConfig = {"stepfunctions": {"execute_state_machine": True},
+                                "lambda": {"use_docker": False}}
 TERMINAL = ("SUCCEEDED", *ENDED_BADLY)
 
 # Local runs retry at once and keep the fan-out to what two cores can use.
@@ -59,6 +63,22 @@ class FunctionSpec:
 
 
 INFERENCE_CONSUMER = FunctionSpec("batchinference", "animl_local.inference_consumer.handle")
+
+
+@contextmanager
+def _image_pool(processes: int) -> Iterator[None]:
+    """The handlers' image work on `processes` processes ("spawn": this process is full of
+    threads), shut down with the stage, so no worker outlives it. 0: in the handler's thread."""
+    if processes <= 0:
+        yield
+        return
+    pool = ProcessPoolExecutor(max_workers=processes, mp_context=get_context("spawn"))
+    use_image_pool(pool)
+    try:
+        yield
+    finally:
+        use_image_pool(None)
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def chalice_functions() -> list[FunctionSpec]:
@@ -97,6 +117,7 @@ class EmbeddedStage:
         else:
             self.endpoint_url = self._stack.enter_context(_moto_server(self.server_port))
         self.invocations = self._stack.enter_context(handlers_serve_invocations())
+        self._stack.enter_context(_image_pool(self.settings.image_worker_processes))
         try:
             self.provision()
         except BaseException:
@@ -108,7 +129,8 @@ class EmbeddedStage:
         self._stack.close()
 
     def client(self, name: str) -> Any:
-        return boto3.client(name, region_name=self.settings.region)
+        session: Any = boto3.session.Session()  # any service, by name
+        return session.client(name, region_name=self.settings.region)
 
     def provision(self) -> None:
         s3 = self.client("s3")
@@ -329,12 +351,14 @@ def _moto_server(port: int) -> Iterator[str]:
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
-    url = f"http://127.0.0.1:{server._server.server_port}"  # noqa: SLF001 - the port it took
+    assert server._server is not None  # started above
+    url = f"http://127.0.0.1:{server._server.server_port}"  # the port it took
     # The interpreter calls Lambda on localhost:MOTO_PORT; every boto3 client here, the
     # handlers' included, follows AWS_ENDPOINT_URL.
     try:
         with _environment({"AWS_ENDPOINT_URL": url, "MOTO_PORT": url.rsplit(":", 1)[1]}):
-            requests.post(f"{url}/moto-api/config", json=ENGINE_CONFIG,
+            config: dict[str, Any] = {**ENGINE_CONFIG}
+            requests.post(f"{url}/moto-api/config", json=config,
                           timeout=10).raise_for_status()
             yield url
     finally:

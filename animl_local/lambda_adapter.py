@@ -92,8 +92,8 @@ def call_handler(fn: LambdaFunction, event: Any, resolve: Callable[[str], Handle
     )
     try:
         with running_function(fn.function_name):  # whose policy its AWS calls need (aws_calls)
-            result = resolve(fn.handler)(event if event is not None else {}, context)
-    except Exception as exc:  # noqa: BLE001 - any handler error is a Lambda function error
+            result = resolve(str(fn.handler))(event if event is not None else {}, context)
+    except Exception as exc:  # any handler error is a Lambda function error
         logger.info("%s failed: %s: %s", fn.function_name, type(exc).__name__, exc)
         return json.dumps(error_payload(exc)), True, ""
     finally:

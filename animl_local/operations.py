@@ -60,11 +60,12 @@ def timeline(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
             rows.append(row)
             open_rows[name] = row
         elif kind.endswith("StateExited"):
-            row = open_rows.pop(event["stateExitedEventDetails"]["name"], None)
-            if row:
-                row.update(exited=event["timestamp"], status="SUCCEEDED")
+            exited = open_rows.pop(event["stateExitedEventDetails"]["name"], None)
+            if exited:
+                exited.update(exited=event["timestamp"], status="SUCCEEDED")
         elif kind in ("ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"):
-            details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+            details: dict[str, Any] = next(
+                (v for k, v in event.items() if k.endswith("EventDetails")), {})
             for row in open_rows.values():
                 row.update(status=kind.removeprefix("Execution").upper(),
                            error=details.get("error"), cause=details.get("cause"))
@@ -113,7 +114,7 @@ def redrive(sfn: Any, settings: Settings, account: str, batch_id: str) -> dict[s
         try:
             sfn.redrive_execution(executionArn=latest["executionArn"])
             return {"mode": "RedriveExecution", "executionArn": latest["executionArn"]}
-        except Exception as exc:  # noqa: BLE001 - e.g. not implemented by the engine
+        except Exception as exc:  # e.g. not implemented by the engine
             logger.info("RedriveExecution unavailable (%s); starting a new execution", exc)
     name = f"{batch_id}{REDRIVE_SUFFIX}{len(runs)}"
     started = sfn.start_execution(stateMachineArn=settings.state_machine_arn(account), name=name,

@@ -11,6 +11,15 @@ import re
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+
+from functions.platform.graphql_client import AnimlApiUnavailable
+
 DEFINITION_PATH = Path(__file__).resolve().parent.parent / "statemachine" / "ingest_batch.asl.json"
 _PLACEHOLDER = re.compile(r"^\$\{([A-Za-z0-9]+)\}$")
 
@@ -23,6 +32,28 @@ DEFAULT_TUNING: dict[str, Any] = {
 }
 
 
+# AWS's names for failures of the Lambda service itself (not of the function's code).
+LAMBDA_SERVICE_ERRORS = ("Lambda.ServiceException", "Lambda.AWSLambdaException",
+                         "Lambda.SdkClientException", "Lambda.TooManyRequestsException",
+                         "Lambda.Unknown")
+# What is worth a retry: the API unavailable, Lambda's own failures, and AWS calls that failed
+# in transit or were answered with an error. Class names, so renaming an exception renames its
+# retry too (Step Functions matches a function's error by its errorType, the class name).
+TRANSIENT_ERRORS = (AnimlApiUnavailable.__name__, *LAMBDA_SERVICE_ERRORS, ClientError.__name__,
+                    EndpointConnectionError.__name__, ReadTimeoutError.__name__,
+                    ConnectionClosedError.__name__)
+
+
+def retry_policies(tuning: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """The ASL's two retry policies, each written once: `"Retry": "${TransientRetry}"` on every
+    task whose failures may pass, `"${AnyErrorRetry}"` where any failure is worth another try."""
+    def policy(errors: list[str]) -> list[dict[str, Any]]:
+        return [{"ErrorEquals": errors, "IntervalSeconds": tuning["RetryIntervalSeconds"],
+                 "MaxAttempts": tuning["RetryMaxAttempts"], "BackoffRate": 2.0}]
+    return {"TransientRetry": policy(list(TRANSIENT_ERRORS)),
+            "AnyErrorRetry": policy(["States.ALL"])}
+
+
 def function_placeholder(function_name: str) -> str:
     """`ingest_image_group` -> `IngestImageGroupFunctionArn`."""
     return "".join(part.capitalize() for part in function_name.split("_")) + "FunctionArn"
@@ -30,7 +61,11 @@ def function_placeholder(function_name: str) -> str:
 
 def placeholders(definition: Any) -> set[str]:
     found: set[str] = set()
-    _walk(definition, lambda name: found.add(name) or None)
+
+    def note(name: str) -> None:
+        found.add(name)  # and leave the placeholder as it is
+
+    _walk(definition, note)
     return found
 
 
@@ -61,6 +96,7 @@ def render_definition(function_arns: dict[str, str], tuning: dict[str, Any] | No
                       path: Path = DEFINITION_PATH) -> str:
     """The ASL as a string for CreateStateMachine, from function names -> ARNs."""
     values = {**DEFAULT_TUNING, **(tuning or {})}
+    values.update(retry_policies(values))
     values.update({function_placeholder(name): arn for name, arn in function_arns.items()})
     return json.dumps(fill(load_definition(path), values))
 

@@ -54,7 +54,7 @@ def archive_members(count: int, run: int) -> dict[str, bytes]:
 @contextmanager
 def s3_latency(seconds: float) -> Iterator[None]:
     """Every S3 call of this process waits `seconds` first (moto answers at once)."""
-    original = botocore.client.BaseClient._make_api_call
+    original = botocore.client.BaseClient._make_api_call  # type: ignore[attr-defined]
 
     def delayed(client: Any, operation: str, params: dict[str, Any]) -> Any:
         if client.meta.service_model.service_name == "s3":

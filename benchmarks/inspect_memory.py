@@ -17,6 +17,7 @@ import resource
 import subprocess
 import sys
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ LARGE_ENTRIES = 110  # 110 x 48 MiB = 5.2 GiB
 class LocalFileS3:
     """Just enough of the S3 client for these steps, over files in one folder per bucket."""
 
-    class exceptions:  # noqa: N801 - mirrors boto3's client.exceptions
+    class exceptions:  # mirrors boto3's client.exceptions
         class NoSuchKey(Exception):
             pass
 
@@ -39,10 +40,10 @@ class LocalFileS3:
     def _path(self, bucket: str, key: str) -> Path:
         return self.root / bucket / key
 
-    def head_object(self, Bucket: str, Key: str) -> dict[str, Any]:  # noqa: N803
+    def head_object(self, Bucket: str, Key: str) -> dict[str, Any]:
         return {"ContentLength": self._path(Bucket, Key).stat().st_size}
 
-    def get_object(self, Bucket: str, Key: str, Range: str | None = None) -> dict[str, Any]:  # noqa: N803
+    def get_object(self, Bucket: str, Key: str, Range: str | None = None) -> dict[str, Any]:
         path = self._path(Bucket, Key)
         if not path.exists():
             raise self.exceptions.NoSuchKey(Key)
@@ -55,7 +56,7 @@ class LocalFileS3:
                 data = f.read()
         return {"Body": io.BytesIO(data)}
 
-    def put_object(self, Bucket: str, Key: str, Body: bytes, **_: Any) -> dict[str, Any]:  # noqa: N803
+    def put_object(self, Bucket: str, Key: str, Body: bytes, **_: Any) -> dict[str, Any]:
         path = self._path(Bucket, Key)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(Body)
@@ -121,7 +122,8 @@ def main() -> None:
     args = parser.parse_args()
     archives = args.workdir / "archives"
     archives.mkdir(parents=True, exist_ok=True)
-    builders = {"many-small.zip": build_many_small, "huge.zip": build_huge}
+    builders: dict[str, Callable[[Path], None]] = {"many-small.zip": build_many_small,
+                                                   "huge.zip": build_huge}
     for name, build in builders.items():
         if not (archives / name).exists():
             build(archives / name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from functions.platform.graphql_client import AnimlApiClient, operation_name
 from functions.platform.runtime import reset_runtime
 from functions.platform.settings import Settings
 from tests.contract.schema_check import load_real_schema, request_problems
+from tests.leftovers import adopt_orphans, descendants, eventually, our_temp_folders
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
@@ -28,6 +30,27 @@ CAMERA_TRAPS = SHARED_FIXTURES / "camera-traps"
 MALFORMED = SHARED_FIXTURES / "malformed"
 API_KEY = "test-key-not-secret"
 REGION = "us-west-2"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    adopt_orphans()
+
+
+@pytest.fixture(autouse=True)
+def _leaves_nothing_behind() -> Iterator[None]:
+    """Every test ends with no process of its own still running and no temp folder of ours:
+    commands and servers clean up on success, failure and signals alike."""
+    processes, folders = set(descendants()), our_temp_folders()
+    yield
+    try:
+        eventually(lambda: not set(descendants()) - processes, seconds=15)
+    except AssertionError:
+        left = {pid: command for pid, command in descendants().items() if pid not in processes}
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)  # the next test starts clean
+        raise AssertionError(f"processes left running: {left}") from None
+    left = our_temp_folders() - folders
+    assert not left, f"temp folders left behind: {sorted(left)}"
 
 
 @pytest.fixture(autouse=True)

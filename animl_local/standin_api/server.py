@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from graphql import (
     GraphQLError,
@@ -49,44 +49,44 @@ class Resolvers:
     def image(self, info: Any, input: dict[str, Any]) -> Any:
         return self.store.image_or_not_found(input["imageId"])
 
-    def createUpload(self, info: Any, input: dict[str, Any]) -> Any:  # noqa: N802
+    def createUpload(self, info: Any, input: dict[str, Any]) -> Any:
         batch = self.store.create_batch(input["originalFile"])
         reply = {"batch": batch["_id"], "user": batch["user"]}
         if self.aws:
             reply.update(self.aws.create_upload(batch["_id"], input.get("partCount")))
         return reply
 
-    def closeUpload(self, info: Any, input: dict[str, Any]) -> Any:  # noqa: N802
+    def closeUpload(self, info: Any, input: dict[str, Any]) -> Any:
         if self.aws:
             self.aws.close_upload(input["batchId"], input["multipartUploadId"], input["parts"])
         return {"isOk": True}
 
-    def createImage(self, info: Any, input: dict[str, Any]) -> Any:  # noqa: N802
+    def createImage(self, info: Any, input: dict[str, Any]) -> Any:
         on_saved = self.aws.image_saved if self.aws else None
         return {"imageAttempt": self.store.create_image(input["md"], on_saved)}
 
-    def createInternalLabels(self, info: Any, input: dict[str, Any]) -> Any:  # noqa: N802
+    def createInternalLabels(self, info: Any, input: dict[str, Any]) -> Any:
         return self.store.create_internal_labels(input["imageId"], input["labels"])
 
-    def updateBatch(self, info: Any, input: dict[str, Any]) -> Any:  # noqa: N802
+    def updateBatch(self, info: Any, input: dict[str, Any]) -> Any:
         return {"batch": self.store.update_batch(input)}
 
-    def stopBatch(self, info: Any, input: dict[str, Any]) -> Any:  # noqa: N802
+    def stopBatch(self, info: Any, input: dict[str, Any]) -> Any:
         batch = self.store.stop_batch(input["batch"])
         if self.aws:
             self.aws.invoke_ingest_delete(batch["_id"])
         return {"isOk": True}
 
-    def redriveBatch(self, info: Any, input: dict[str, Any]) -> Any:  # noqa: N802
+    def redriveBatch(self, info: Any, input: dict[str, Any]) -> Any:
         batch = self.store.batch_for_redrive(input.get("batch") or "")
         if self.aws:
             self.aws.redrive_inference(batch["_id"])
         return {"isOk": True}
 
-    def createBatchError(self, info: Any, input: dict[str, Any]) -> Any:  # noqa: N802
+    def createBatchError(self, info: Any, input: dict[str, Any]) -> Any:
         return self.store.create_batch_error(input["batch"], input["error"])
 
-    def createImageError(self, info: Any, input: dict[str, Any]) -> Any:  # noqa: N802
+    def createImageError(self, info: Any, input: dict[str, Any]) -> Any:
         return self.store.create_image_error(input["image"], input["batch"], input["error"])
 
 
@@ -161,7 +161,7 @@ def _error_json(error: GraphQLError) -> dict[str, Any]:
     original = error.original_error
     if original is not None and not isinstance(original, ApiError):
         logger.exception("resolver failed", exc_info=original)
-    formatted = error.formatted
+    formatted: dict[str, Any] = dict(error.formatted)
     formatted.setdefault("extensions", {"code": "INTERNAL_SERVER_ERROR"})
     return formatted
 
@@ -187,7 +187,8 @@ class StandinAws:
     def client(self, name: str) -> Any:
         import boto3
 
-        return boto3.client(name, region_name=self.region)
+        session: Any = boto3.session.Session()  # any service, by name
+        return session.client(name, region_name=self.region)
 
     def queue_url(self, batch_id: str) -> str:
         return (f"https://sqs.{self.region}.amazonaws.com/{self.account}/"
@@ -211,7 +212,7 @@ class StandinAws:
                 self.client("lambda").invoke(
                     FunctionName=self.settings.ingest_delete_function_name,
                     InvocationType="Event", Payload=json.dumps({"batch": batch_id}).encode())
-            except Exception as exc:  # noqa: BLE001 - an Event invoke's failure is not the caller's
+            except Exception as exc:  # an Event invoke's failure is not the caller's
                 logger.warning("IngestDelete for %s failed: %s", batch_id, exc)
 
         thread = threading.Thread(target=invoke, name=f"ingest-delete-{batch_id}", daemon=True)
@@ -289,7 +290,7 @@ class StandinApi:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
+        host, port = cast(tuple[str, int], self._server.server_address[:2])
         return f"http://{host}:{port}/internal/graphql"
 
     def start(self) -> StandinApi:
@@ -337,7 +338,7 @@ class StandinApi:
         resolvers = Resolvers(self.store, self.aws)
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 if not hmac.compare_digest(self.headers.get("x-api-key", ""), api._api_key):
                     self._reply(401, {"errors": [{"message": "Authentication error: no valid "
                                                   "x-api-key or bearer token"}]})
@@ -381,7 +382,7 @@ class StandinApi:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 logger.debug("standin-api: " + format, *args)
 
         return Handler

@@ -221,7 +221,7 @@ class Store:
         if saved is not None and on_saved is not None:
             try:
                 on_saved(saved)
-            except Exception as exc:  # noqa: BLE001 - the service reports it, the image stays
+            except Exception as exc:  # the service reports it, the image stays
                 errors.append(str(exc))
         attempt = self._attempt(image_id, project_id, md)
         path = md.get("path") or md.get("fileName")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from functions.batch import execution_events
 from functions.platform import storage
 from functions.platform.graphql_client import AnimlApiClient
 from functions.platform.settings import Settings
@@ -62,3 +63,10 @@ def record_batch_error(api: AnimlApiClient, s3: Any, settings: Settings, batch_i
 
 def batch_ended(record: dict[str, Any]) -> bool:
     return bool(record.get("processingEnd"))
+
+
+def record_caught_error(api: AnimlApiClient, s3: Any, settings: Settings, batch_id: str,
+                        error: dict[str, Any]) -> dict[str, Any]:
+    """A Catch's `{"Error", "Cause"}` as the batch's error (the cause's message only)."""
+    return record_batch_error(api, s3, settings, batch_id,
+                              execution_events.cause_message(error.get("Cause")))

@@ -220,7 +220,7 @@ def summarize_batch(s3: Any, api: AnimlApiClient, settings: Settings, batch_id: 
         {"path": s["path"], "outcome": SKIPPED, "reason": s["reason"], "id": None, "md": None}
         for s in skipped
     )
-    report = {
+    report: dict[str, Any] = {
         "batch": batch_id,
         "counts": dict(Counter(i["outcome"] for i in images)),
         "reasons": dict(Counter(i["reason"] for i in images if i["reason"])),
@@ -240,3 +240,14 @@ def mark_upload_complete(api: AnimlApiClient, s3: Any, settings: Settings, batch
     if total == 0:
         fields.update(processingStart=at, processingEnd=at)
     return batch_record.mark_batch(api, s3, settings, batch_id, **fields)
+
+
+def mark_batch_status(api: AnimlApiClient, s3: Any, settings: Settings, batch_id: str,
+                      field: str, at: str, total: int | None = None) -> dict[str, Any]:
+    """One status timestamp, as the ASL's Mark* states name it; uploadComplete carries the
+    batch's total too."""
+    if field == "uploadComplete":
+        if total is None:
+            raise ValueError("uploadComplete needs the batch's total")
+        return mark_upload_complete(api, s3, settings, batch_id, total, at)
+    return batch_record.mark_batch(api, s3, settings, batch_id, **{field: at})

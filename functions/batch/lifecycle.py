@@ -6,7 +6,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from functions.batch import batch_record, inference
+from functions.batch import batch_record, execution_events, inference
 from functions.batch.execution_events import STOPPED_ON_REQUEST
 from functions.platform.graphql_client import AnimlApiClient
 from functions.platform.settings import Settings
@@ -57,7 +57,34 @@ def sweep(sfn: Any, clients: inference.Clients, api: AnimlApiClient, s3: Any,
         inference.teardown_inference(clients, settings, batch_id)
         try:
             batch_record.mark_batch(api, s3, settings, batch_id, processingEnd=now.isoformat())
-        except Exception as exc:  # noqa: BLE001 - the resources are released either way
+        except Exception as exc:  # the resources are released either way
             logger.warning("swept %s but could not set processingEnd: %s", batch_id, exc)
         swept.append(batch_id)
     return swept
+
+
+def end_inference(clients: inference.Clients, api: AnimlApiClient, s3: Any, settings: Settings,
+                  batch_id: str, check: dict[str, Any] | None) -> dict[str, int]:
+    """Release the batch's queues and mapping; when the wait timed out, record why first."""
+    if check and check.get("timedOut"):
+        batch_record.record_batch_error(api, s3, settings, batch_id,
+                                        inference.timeout_message(check, settings))
+    return inference.teardown_inference(clients, settings, batch_id)
+
+
+def record_bad_end(api: AnimlApiClient, s3: Any, settings: Settings,
+                   event: dict[str, Any]) -> str | None:
+    """An IngestBatch execution ended FAILED, TIMED_OUT or ABORTED: record it on the batch,
+    unless it is another machine's, already recorded, or a requested end. Returns the batch."""
+    detail = event.get("detail") or {}
+    if not str(detail.get("stateMachineArn", "")).endswith(settings.state_machine_name):
+        return None
+    batch_id = execution_events.batch_id_of(event)
+    record = batch_record.read_batch_record(s3, settings, batch_id) if batch_id else {}
+    found = execution_events.batch_error_for(event,
+                                             batch_ended=batch_record.batch_ended(record))
+    if not found:
+        return None
+    batch_id, message = found
+    batch_record.record_batch_error(api, s3, settings, batch_id, message)
+    return batch_id

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
+from functions.image.ingest_image import Services
+from functions.image.single_image import ingest_single_image
 from functions.platform import reasons
 
 logger = logging.getLogger(__name__)
@@ -50,3 +53,21 @@ def start_batch_execution(sfn: Any, state_machine_arn: str, batch_id: str, bucke
         logger.info("batch %s already has an execution; repeated event ignored", batch_id)
         return None
     return started["executionArn"]
+
+
+def receive_upload(services: Callable[[], Services], sfn: Any,
+                   state_machine_arn: Callable[[], str], bucket: str, key: str) -> str:
+    """An object arrived: a batch archive starts its execution, an image is ingested, anything
+    else is left alone. Returns what happened, for the log. (`services` is called for an image
+    only, the machine's ARN for an archive only: each needs what the other does not.)"""
+    kind = classify_upload(key)
+    if kind == IGNORED:
+        return f"ignored upload {key}: not a .zip or an image"
+    if kind == SINGLE_IMAGE:
+        outcome = ingest_single_image(services(), bucket, key)
+        return f"image {key}: {outcome.outcome if outcome else 'parked or gone'}"
+    batch_id = batch_id_from_key(key)
+    if batch_id is None:
+        return f"ignored archive {key}: not named <batch-id>.zip"
+    started = start_batch_execution(sfn, state_machine_arn(), batch_id, bucket, key)
+    return f"batch {batch_id}: " + ("started" if started else "already ran")

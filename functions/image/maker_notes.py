@@ -25,7 +25,7 @@ HYPERFIRE2_SIGNATURE = b"RECONYXH2\x00"
 
 
 def is_reconyx(maker_note: bytes | None) -> bool:
-    return bool(maker_note) and (
+    return maker_note is not None and (
         maker_note.startswith((ULTRAFIRE_SIGNATURE, HYPERFIRE2_SIGNATURE))
         or (maker_note[:2] == HYPERFIRE_SIGNATURE and len(maker_note) >= 108)
     )
@@ -60,7 +60,7 @@ class _Bytes:
             return None
         return struct.unpack(self.order + fmt * count, self.data[offset:offset + size])
 
-    def int(self, offset: int, fmt: str) -> int | None:
+    def number(self, offset: int, fmt: str) -> int | None:
         values = self.ints(offset, fmt)
         return values[0] if values else None
 
@@ -113,17 +113,17 @@ def _hyperfire(b: _Bytes) -> dict[str, Any]:
         "EventNumber": event and (event[0] << 16) + event[1],
         "MakerNoteDateTimeOriginal": date and _date(date[5], date[3], date[4], date[2], date[1],
                                                     date[0]),
-        "MoonPhase": _lookup(MOON_PHASES, b.int(36, "H")),
-        "AmbientTemperatureFahrenheit": b.int(38, "h"),
-        "AmbientTemperature": b.int(40, "h"),
+        "MoonPhase": _lookup(MOON_PHASES, b.number(36, "H")),
+        "AmbientTemperatureFahrenheit": b.number(38, "h"),
+        "AmbientTemperature": b.number(40, "h"),
         "SerialNumber": b.utf16(42, 30),
-        "Contrast": b.int(72, "H"),
-        "Brightness": b.int(74, "H"),
-        "Sharpness": b.int(76, "H"),
-        "Saturation": b.int(78, "H"),
-        "InfraredIlluminator": _lookup(("Off", "On"), b.int(80, "H")),
-        "MotionSensitivity": b.int(82, "H"),
-        "BatteryVoltage": _optional(b.int(84, "H"), lambda v: v / 1000),
+        "Contrast": b.number(72, "H"),
+        "Brightness": b.number(74, "H"),
+        "Sharpness": b.number(76, "H"),
+        "Saturation": b.number(78, "H"),
+        "InfraredIlluminator": _lookup(("Off", "On"), b.number(80, "H")),
+        "MotionSensitivity": b.number(82, "H"),
+        "BatteryVoltage": _optional(b.number(84, "H"), lambda v: v / 1000),
         "UserLabel": b.text(86, 22),
     }
 
@@ -134,14 +134,14 @@ def _ultrafire(b: _Bytes) -> dict[str, Any]:
     return {
         "TriggerMode": _lookup(TRIGGER_MODES, b.text(0x34, 1)),
         "Sequence": sequence and f"{sequence[0]} of {sequence[1]}",
-        "EventNumber": b.int(0x37, "L"),
+        "EventNumber": b.number(0x37, "L"),
         "MakerNoteDateTimeOriginal": date and _date(date[5] + 256 * date[6], date[4], date[3],
                                                     date[2], date[1], date[0]),
-        "MoonPhase": _lookup(MOON_PHASES, b.int(0x43, "B")),
-        "AmbientTemperatureFahrenheit": b.int(0x44, "h"),
-        "AmbientTemperature": b.int(0x46, "h"),
-        "Illumination": _lookup(("Off", "On"), b.int(0x48, "B")),
-        "BatteryVoltage": _optional(b.int(0x49, "H"), lambda v: v / 1000),
+        "MoonPhase": _lookup(MOON_PHASES, b.number(0x43, "B")),
+        "AmbientTemperatureFahrenheit": b.number(0x44, "h"),
+        "AmbientTemperature": b.number(0x46, "h"),
+        "Illumination": _lookup(("Off", "On"), b.number(0x48, "B")),
+        "BatteryVoltage": _optional(b.number(0x49, "H"), lambda v: v / 1000),
         "SerialNumber": b.text(0x4B, 15),
         "UserLabel": b.text(0x5A, 21),
     }
@@ -152,27 +152,27 @@ def _hyperfire2(b: _Bytes) -> dict[str, Any]:
     sequence = b.ints(0x36, "H", 2)
     event = b.ints(0x3A, "H", 2)
     return {
-        "FileNumber": b.int(0x10, "H"),
-        "DirectoryNumber": b.int(0x12, "H"),
+        "FileNumber": b.number(0x10, "H"),
+        "DirectoryNumber": b.number(0x12, "H"),
         "TriggerMode": _lookup(TRIGGER_MODES, b.text(0x34, 2)),
         "Sequence": sequence and f"{sequence[0]} of {sequence[1]}",
         "EventNumber": event and (event[0] << 16) + event[1],
         "MakerNoteDateTimeOriginal": date and _date(date[5], date[4], date[3], date[2], date[1],
                                                     date[0]),
-        "MoonPhase": _lookup(MOON_PHASES, b.int(0x4C, "H")),
-        "AmbientTemperatureFahrenheit": b.int(0x4E, "h"),
-        "AmbientTemperature": b.int(0x50, "h"),
-        "Contrast": b.int(0x52, "H"),
-        "Brightness": b.int(0x54, "H"),
-        "Sharpness": b.int(0x56, "H"),
-        "Saturation": b.int(0x58, "H"),
-        "Flash": _lookup(("Off", "On"), b.int(0x5A, "H")),
-        "AmbientInfrared": b.int(0x5C, "H"),
-        "AmbientLight": b.int(0x5E, "H"),
-        "MotionSensitivity": b.int(0x60, "H"),
-        "BatteryVoltage": b.int(0x62, "H"),
-        "BatteryVoltageAvg": b.int(0x64, "H"),
-        "BatteryType": b.int(0x66, "H"),
+        "MoonPhase": _lookup(MOON_PHASES, b.number(0x4C, "H")),
+        "AmbientTemperatureFahrenheit": b.number(0x4E, "h"),
+        "AmbientTemperature": b.number(0x50, "h"),
+        "Contrast": b.number(0x52, "H"),
+        "Brightness": b.number(0x54, "H"),
+        "Sharpness": b.number(0x56, "H"),
+        "Saturation": b.number(0x58, "H"),
+        "Flash": _lookup(("Off", "On"), b.number(0x5A, "H")),
+        "AmbientInfrared": b.number(0x5C, "H"),
+        "AmbientLight": b.number(0x5E, "H"),
+        "MotionSensitivity": b.number(0x60, "H"),
+        "BatteryVoltage": b.number(0x62, "H"),
+        "BatteryVoltageAvg": b.number(0x64, "H"),
+        "BatteryType": b.number(0x66, "H"),
         "UserLabel": b.text(0x68, 22),
         "SerialNumber": b.utf16(0x7E, 30),
     }

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor
 from typing import Any
 
 import boto3
@@ -34,7 +35,7 @@ class Runtime:
     def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
         self._clock = clock
-        self._session = boto3.session.Session()
+        self._session: Any = boto3.session.Session()  # clients of any service, by name
         self._clients: dict[str, Any] = {}
         self._api: AnimlApiClient | None = None
         self._api_read_at = 0.0
@@ -83,6 +84,21 @@ def reset_runtime() -> None:
     global _runtime
     with _runtime_lock:
         _runtime = None
+
+
+# Where the CPU-bound image work runs. On Lambda: nowhere else, the handler's own thread (no
+# /dev/shm for a process pool). The local engine hands in a process pool so that a run uses every
+# core; shipped code builds none.
+_image_pool: Executor | None = None
+
+
+def use_image_pool(pool: Executor | None) -> None:
+    global _image_pool
+    _image_pool = pool
+
+
+def image_pool() -> Executor | None:
+    return _image_pool
 
 
 def account_of(context: Any) -> str:

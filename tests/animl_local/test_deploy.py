@@ -44,7 +44,7 @@ STAGES = json.loads(STAGE_SETTINGS_PATH.read_text())
 def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
-    port = server._server.server_port  # noqa: SLF001 - the port it picked
+    port = server._server.server_port  # the port it picked
     url = f"http://127.0.0.1:{port}"
     # Every AWS client of this process, the handlers' included, talks to the server; the
     # engine's own Lambda calls find it through MOTO_PORT.

@@ -30,7 +30,9 @@ def served() -> Iterator[dict[str, str]]:
                "AWS_SECRET_ACCESS_KEY": "testing"}
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        # SIGTERM unwinds the stage: its workers, servers and scratch folder go with it
+        # (the autouse leftovers check), and the exit status says how it ended.
+        assert proc.wait(timeout=30) == 143
 
 
 def cli(env: dict[str, str], *args: str) -> str:

@@ -171,7 +171,7 @@ def test_a_stage_bucket_made_outside_the_stack_is_refused_before_anything_change
 
 def test_a_failed_stack_says_which_resource_failed_and_why() -> None:
     class Events:
-        def describe_stack_events(self, StackName: str) -> dict[str, Any]:  # noqa: N803 - boto3
+        def describe_stack_events(self, StackName: str) -> dict[str, Any]:  # boto3
             return {"StackEvents": [  # newest first, as CloudFormation answers
                 {"LogicalResourceId": "animl-ingest-dev", "ResourceStatus": "ROLLBACK_COMPLETE"},
                 {"LogicalResourceId": "ImagesUrlParameter", "ResourceStatus": "CREATE_FAILED",

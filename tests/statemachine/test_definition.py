@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import json
+import pkgutil
 
+import botocore.exceptions
 import pytest
 
+import functions
 from animl_local.state_machine import (
     DEFAULT_TUNING,
+    LAMBDA_SERVICE_ERRORS,
     fill,
     function_placeholder,
     load_definition,
     placeholders,
     render_definition,
+    retry_policies,
 )
 from chalice_app.application import app
 
@@ -27,7 +34,10 @@ def all_states(definition: dict) -> dict:
 
 def test_every_placeholder_is_a_chalice_function_or_a_tuning_value() -> None:
     functions = {f.name for f in app.pure_lambda_functions} - {"ingest_delete"}  # API-invoked
-    expected = {function_placeholder(name) for name in functions} | set(DEFAULT_TUNING)
+    # The retry timings reach the ASL through the retry policies.
+    tuning = set(DEFAULT_TUNING) - {"RetryIntervalSeconds", "RetryMaxAttempts"}
+    expected = ({function_placeholder(name) for name in functions} | tuning
+                | set(retry_policies(DEFAULT_TUNING)))
     assert placeholders(load_definition()) == expected
 
 
@@ -74,3 +84,32 @@ def test_the_rendered_definition_parses_as_amazon_states_language() -> None:
     broken["States"]["AwaitInference"]["Seconds"] = "soon"
     with pytest.raises(ASLParserException):
         AmazonStateLanguageParser.parse(json.dumps(broken))
+
+
+def test_each_retry_policy_is_written_once_and_every_task_uses_one() -> None:
+    for name, state in all_states(load_definition()).items():
+        if state["Type"] == "Task":
+            assert state.get("Retry") in ("${TransientRetry}", "${AnyErrorRetry}"), name
+
+
+def exception_names_the_code_can_raise() -> set[str]:
+    """Exception classes of the shipped code and of botocore (raised through its clients)."""
+    names = {n for n, c in inspect.getmembers(botocore.exceptions, inspect.isclass)
+             if issubclass(c, BaseException)}
+    for module in pkgutil.walk_packages(functions.__path__, "functions."):
+        loaded = importlib.import_module(module.name)
+        names |= {n for n, c in inspect.getmembers(loaded, inspect.isclass)
+                  if issubclass(c, BaseException) and c.__module__ == loaded.__name__}
+    return names
+
+
+def test_every_error_name_in_the_asl_is_one_that_can_happen() -> None:
+    """A renamed exception must not leave a Retry or Catch matching nothing."""
+    arns = {f.name: f"arn:aws:lambda:us-west-2:1:function:{f.name}"
+            for f in app.pure_lambda_functions}
+    rendered = json.loads(render_definition(arns))
+    known = exception_names_the_code_can_raise() | set(LAMBDA_SERVICE_ERRORS) | {"States.ALL"}
+    for name, state in all_states(rendered).items():
+        for rule in state.get("Retry", []) + state.get("Catch", []):
+            assert set(rule["ErrorEquals"]) <= known, (name, set(rule["ErrorEquals"]) - known)
+    assert {"BadArchive", "AnimlApiUnavailable"} <= known

@@ -26,7 +26,7 @@ IMAGE = {"input": {"imageId": "p:h"}}
 def serve_once(status: int, body: bytes, delay: float = 0.0) -> str:
     """A tiny server answering every POST with `status` and `body` (after `delay` seconds)."""
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("content-length") or 0))
             threading.Event().wait(delay)
             self.send_response(status)
