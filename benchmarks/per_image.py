@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from functions.image.image_checks import ImageRejected  # noqa: E402
 from functions.image.ingest_image import ImageSource, prepare_image  # noqa: E402
+from functions.platform.reasons import Rejected  # noqa: E402
 from functions.platform.settings import Settings  # noqa: E402
 
 
@@ -28,7 +28,7 @@ def one_pass(files: list[Path], settings: Settings) -> tuple[float, int]:
         data = path.read_bytes()
         try:
             prepare_image(data, ImageSource(path.name, "bench", path.name), settings)
-        except ImageRejected:
+        except Rejected:
             rejected += 1
     return time.perf_counter() - started, rejected
 

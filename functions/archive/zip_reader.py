@@ -17,18 +17,13 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from functions.platform import reasons
+from functions.platform.reasons import Rejected
 
 
 class BadArchive(Exception):
     """The upload is not a readable zip archive (deterministic: retrying will not help)."""
 
 
-class EntryUnreadable(Exception):
-    """One entry cannot be read; `reason` is its reason code."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
 
 
 class S3RangeReader(io.RawIOBase):
@@ -234,29 +229,29 @@ _LOCAL_HEADER_SIGNATURE = b"PK\x03\x04"
 
 
 def read_entry(reader: S3RangeReader | PrefetchedSpan, entry: ZipEntry, max_bytes: int) -> bytes:
-    """The decompressed bytes of one entry, CRC-checked; EntryUnreadable with a reason if not."""
+    """The decompressed bytes of one entry, CRC-checked; Rejected with a reason if not."""
     if entry.rejected:
         detail = (f"{entry.size} bytes from {entry.compressed_size}" if entry.counted
                   else "not an image: kept in dead-letter, not ingested")
-        raise EntryUnreadable(entry.rejected, detail)
+        raise Rejected(entry.rejected, detail)
     if entry.flags & 0x1:
-        raise EntryUnreadable(reasons.ENCRYPTED_ENTRY, "the entry is encrypted")
+        raise Rejected(reasons.ENCRYPTED_ENTRY, "the entry is encrypted")
     if entry.method not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
         method = _METHOD_NAMES.get(entry.method, f"method {entry.method}")
-        raise EntryUnreadable(reasons.UNSUPPORTED_COMPRESSION, f"{method} is not supported")
+        raise Rejected(reasons.UNSUPPORTED_COMPRESSION, f"{method} is not supported")
     if entry.size > max_bytes:
-        raise EntryUnreadable(reasons.IMAGE_TOO_LARGE, f"{entry.size} bytes uncompressed")
+        raise Rejected(reasons.IMAGE_TOO_LARGE, f"{entry.size} bytes uncompressed")
     header = reader.read_range(entry.header_offset, _LOCAL_HEADER.size)
     if len(header) != _LOCAL_HEADER.size or header[:4] != _LOCAL_HEADER_SIGNATURE:
-        raise EntryUnreadable(reasons.CORRUPTED_IMAGE_FILE, "local header not found")
+        raise Rejected(reasons.CORRUPTED_IMAGE_FILE, "local header not found")
     name_length, extra_length = _LOCAL_HEADER.unpack(header)[-2:]
     data_start = entry.header_offset + _LOCAL_HEADER.size + name_length + extra_length
     raw = reader.read_range(data_start, entry.compressed_size)
     if len(raw) != entry.compressed_size:
-        raise EntryUnreadable(reasons.CORRUPTED_IMAGE_FILE, "the entry's data is truncated")
+        raise Rejected(reasons.CORRUPTED_IMAGE_FILE, "the entry's data is truncated")
     data = _decompress(raw, entry, max_bytes)
     if zlib.crc32(data) != entry.crc:
-        raise EntryUnreadable(reasons.CORRUPTED_IMAGE_FILE, "CRC mismatch")
+        raise Rejected(reasons.CORRUPTED_IMAGE_FILE, "CRC mismatch")
     return data
 
 
@@ -281,7 +276,7 @@ def _decompress(raw: bytes, entry: ZipEntry, max_bytes: int) -> bytes:
         # Bounded output: a lying size field cannot make us inflate a bomb.
         data = inflater.decompress(raw, max_bytes + 1)
     except zlib.error as exc:
-        raise EntryUnreadable(reasons.CORRUPTED_IMAGE_FILE, f"deflate error: {exc}") from None
+        raise Rejected(reasons.CORRUPTED_IMAGE_FILE, f"deflate error: {exc}") from None
     if len(data) > max_bytes:
-        raise EntryUnreadable(reasons.IMAGE_TOO_LARGE, "inflates past the size limit")
+        raise Rejected(reasons.IMAGE_TOO_LARGE, "inflates past the size limit")
     return data

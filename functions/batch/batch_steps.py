@@ -14,7 +14,6 @@ from typing import Any, TypeVar
 from functions.archive.manifest import manifest_items
 from functions.archive.zip_reader import (
     EntryLimits,
-    EntryUnreadable,
     PrefetchedSpan,
     S3RangeReader,
     ZipEntry,
@@ -38,6 +37,7 @@ from functions.image.ingest_image import (
 )
 from functions.platform import reasons, storage
 from functions.platform.graphql_client import AnimlApiClient
+from functions.platform.reasons import Rejected
 from functions.platform.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ class _ReadEntry:
     source: ImageSource
     entry: ZipEntry
     data: bytes | None = None
-    unreadable: EntryUnreadable | None = None  # then it is dead-lettered as its stored bytes
+    unreadable: Rejected | None = None  # then it is dead-lettered as its stored bytes
 
 
 def _read_entry(services: Services, reader: S3RangeReader | PrefetchedSpan, batch_id: str,
@@ -119,7 +119,7 @@ def _read_entry(services: Services, reader: S3RangeReader | PrefetchedSpan, batc
     try:
         return _ReadEntry(source, entry,
                           data=read_entry(reader, entry, services.settings.max_image_bytes))
-    except EntryUnreadable as unreadable:
+    except Rejected as unreadable:
         return _ReadEntry(source, entry, unreadable=unreadable)
 
 
@@ -175,7 +175,7 @@ def _finish(services: Services, reader: S3RangeReader | PrefetchedSpan, item: _R
 
 def _dead_letter_entry(services: Services, reader: S3RangeReader | PrefetchedSpan,
                        source: ImageSource,
-                       entry: ZipEntry, unreadable: EntryUnreadable) -> Outcome:
+                       entry: ZipEntry, unreadable: Rejected) -> Outcome:
     """Keep an entry we cannot read as its stored bytes, copied server-side (bombs included);
     an image entry also counts as an ImageError of the batch."""
     key = storage.rejected_key(unreadable.reason, source.batch_id, entry.path)

@@ -15,10 +15,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from functions.image import metadata
-from functions.image.image_checks import ImageRejected, ImageType, sniff_image_type
+from functions.image.image_checks import ImageType, sniff_image_type
 from functions.image.renditions import ImageUndecodable, Rendered, render
 from functions.platform import reasons, storage
 from functions.platform.graphql_client import AnimlApiClient, AnimlApiRejected
+from functions.platform.reasons import Rejected
 from functions.platform.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ class Prepared:
 
 
 def prepare_image(data: bytes, source: ImageSource, settings: Settings) -> Prepared:
-    """Checks, metadata, md5 and renditions; ImageRejected for files we never send to the API.
+    """Checks, metadata, md5 and renditions; Rejected for files we never send to the API.
 
     An undecodable image is refused here rather than sent with `md.errors`: createImage would add
     its own errors (no serial, no date) and count one bad file several times among the batch's
@@ -88,14 +89,14 @@ def prepare_image(data: bytes, source: ImageSource, settings: Settings) -> Prepa
     try:
         rendered = render(data, image_type, settings.max_image_pixels)
     except ImageUndecodable as exc:
-        raise ImageRejected(reasons.CORRUPTED_IMAGE_FILE, str(exc)) from None
+        raise Rejected(reasons.CORRUPTED_IMAGE_FILE, str(exc)) from None
     md = build_md(data, image_type, source, rendered, settings)
     return Prepared(image_type, rendered, md)
 
 
 @dataclass(frozen=True)
 class Rejection:
-    """An ImageRejected as a value, so it crosses a process boundary intact."""
+    """An Rejected as a value, so it crosses a process boundary intact."""
 
     reason: str
     detail: str
@@ -106,7 +107,7 @@ def prepare_or_reject(data: bytes, source: ImageSource, settings: Settings
     """The CPU-bound half of the unit of work: picklable in and out (for a process pool)."""
     try:
         return prepare_image(data, source, settings)
-    except ImageRejected as rejected:
+    except Rejected as rejected:
         return Rejection(rejected.reason, str(rejected))
 
 

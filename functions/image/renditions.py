@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageFile, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
-from functions.image.image_checks import ImageRejected, ImageType
+from functions.image.image_checks import ImageType
 from functions.platform import reasons
+from functions.platform.reasons import Rejected
 
 MEDIUM_SIZE = (940, 940)
 SMALL_SIZE = (120, 120)
@@ -43,7 +44,7 @@ def render(data: bytes, image_type: ImageType, max_pixels: int) -> Rendered:
         with Image.open(io.BytesIO(data)) as image:
             width, height = image.size
             if width * height > max_pixels:
-                raise ImageRejected(
+                raise Rejected(
                     reasons.TOO_MANY_PIXELS, f"{width}x{height} is over {max_pixels} pixels"
                 )
             if isinstance(image, JpegImagePlugin.JpegImageFile):
@@ -56,10 +57,10 @@ def render(data: bytes, image_type: ImageType, max_pixels: int) -> Rendered:
             small = _fit(medium, SMALL_SIZE, image_type)
             return Rendered(width, height, _encode(medium, image_type), _encode(small, image_type),
                             warnings)
-    except ImageRejected:
+    except Rejected:
         raise
     except Image.DecompressionBombError as exc:  # Pillow's own guard, past twice its limit
-        raise ImageRejected(reasons.TOO_MANY_PIXELS, str(exc)) from None
+        raise Rejected(reasons.TOO_MANY_PIXELS, str(exc)) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageUndecodable(f"corrupted image file: {exc}") from None
 

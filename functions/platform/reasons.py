@@ -4,6 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+
+class Rejected(Exception):
+    """A file or archive entry that will not be ingested: `reason` (a code below) says why,
+    the message gives the detail. One type for every check: the archive's, the image's."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
 # Dead-letter reasons named by the API contract.
 MULTIPLE_ERRORS = "MULTIPLE_ERRORS"
 DUPLICATE_IMAGE = "DUPLICATE_IMAGE"

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 APP_NAME = "animl-ingest"
 STATE_MACHINE_BASENAME = "IngestBatch"
@@ -117,50 +118,36 @@ class Settings:
         return f"{machine.replace(':stateMachine:', ':execution:')}:{name}"
 
     def to_environment(self) -> dict[str, str]:
-        """The environment variables `from_environment` reads back to these settings."""
-        return {
-            "STAGE": self.stage,
-            "AWS_REGION": self.region,
-            "MAX_IMAGE_BYTES": str(self.max_image_bytes),
-            "MAX_IMAGE_PIXELS": str(self.max_image_pixels),
-            "GROUP_MAX_ENTRIES": str(self.group_max_entries),
-            "GROUP_MAX_BYTES": str(self.group_max_bytes),
-            "GROUP_CONCURRENCY": str(self.group_concurrency),
-            "MAX_COMPRESSION_RATIO": str(self.max_compression_ratio),
-            "MAX_BATCH_UNCOMPRESSED_BYTES": str(self.max_batch_uncompressed_bytes),
-            "MAINTENANCE_MODE": "true" if self.maintenance_mode else "false",
-            "API_TIMEOUT_SECONDS": str(self.api_timeout_seconds),
-            "IMAGE_WORKER_PROCESSES": str(self.image_worker_processes),
-            "INFERENCE_IDLE_POLLS": str(self.inference_idle_polls),
-            "INFERENCE_MAX_WAIT_SECONDS": str(self.inference_max_wait_seconds),
-            "SWEEP_MAX_AGE_SECONDS": str(self.sweep_max_age_seconds),
-        }
+        """The environment variables `from_environment` reads back to these settings: one per
+        field, named after it (`max_image_bytes` -> `MAX_IMAGE_BYTES`; the region is AWS's)."""
+        values: dict[str, str] = {}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+            values[_environment_name(item.name)] = text
+        return values
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Settings from the environment; a field whose variable is unset keeps its default."""
         env = os.environ if environ is None else environ
         defaults = cls(stage="dev")
-        return cls(
-            stage=env.get("STAGE", defaults.stage),
-            region=env.get("AWS_REGION", env.get("AWS_DEFAULT_REGION", defaults.region)),
-            max_image_bytes=int(env.get("MAX_IMAGE_BYTES", defaults.max_image_bytes)),
-            max_image_pixels=int(env.get("MAX_IMAGE_PIXELS", defaults.max_image_pixels)),
-            group_max_entries=int(env.get("GROUP_MAX_ENTRIES", defaults.group_max_entries)),
-            group_max_bytes=int(env.get("GROUP_MAX_BYTES", defaults.group_max_bytes)),
-            group_concurrency=int(env.get("GROUP_CONCURRENCY", defaults.group_concurrency)),
-            max_compression_ratio=int(env.get("MAX_COMPRESSION_RATIO",
-                                              defaults.max_compression_ratio)),
-            max_batch_uncompressed_bytes=int(env.get("MAX_BATCH_UNCOMPRESSED_BYTES",
-                                                     defaults.max_batch_uncompressed_bytes)),
-            maintenance_mode=env.get("MAINTENANCE_MODE", "false").lower() == "true",
-            api_timeout_seconds=float(env.get("API_TIMEOUT_SECONDS",
-                                              defaults.api_timeout_seconds)),
-            image_worker_processes=int(env.get("IMAGE_WORKER_PROCESSES",
-                                               defaults.image_worker_processes)),
-            inference_idle_polls=int(env.get("INFERENCE_IDLE_POLLS",
-                                             defaults.inference_idle_polls)),
-            inference_max_wait_seconds=int(env.get("INFERENCE_MAX_WAIT_SECONDS",
-                                                   defaults.inference_max_wait_seconds)),
-            sweep_max_age_seconds=int(env.get("SWEEP_MAX_AGE_SECONDS",
-                                              defaults.sweep_max_age_seconds)),
-        )
+        values: dict[str, Any] = {}
+        for item in fields(cls):
+            default = getattr(defaults, item.name)
+            raw = env.get(_environment_name(item.name))
+            if raw is None and item.name == "region":
+                raw = env.get("AWS_DEFAULT_REGION")
+            values[item.name] = default if raw is None else _parsed(raw, type(default))
+        return cls(**values)
+
+
+def _environment_name(field_name: str) -> str:
+    # Lambda sets AWS_REGION itself; every other field is ours.
+    return "AWS_REGION" if field_name == "region" else field_name.upper()
+
+
+def _parsed(raw: str, kind: type) -> Any:
+    if kind is bool:
+        return raw.strip().lower() == "true"
+    return kind(raw)

@@ -12,13 +12,13 @@ import pytest
 from functions.archive.zip_reader import (
     BadArchive,
     EntryLimits,
-    EntryUnreadable,
     S3RangeReader,
     inspect_archive,
     read_entry,
     safe_entry_path,
 )
 from functions.platform import reasons
+from functions.platform.reasons import Rejected
 from tests.conftest import zip_bytes
 
 BUCKET = "animl-images-ingestion-test"
@@ -71,7 +71,7 @@ def test_a_crc_mismatch_is_a_corrupted_image(s3) -> None:
     data[data.index(b"A" * 100) + 50] = ord("B")  # flip one byte of the stored data
     reader = put(s3, bytes(data))
     entry = inspect_archive(reader, LIMITS).images[0]
-    with pytest.raises(EntryUnreadable) as unreadable:
+    with pytest.raises(Rejected) as unreadable:
         read_entry(reader, entry, max_bytes=10**6)
     assert unreadable.value.reason == reasons.CORRUPTED_IMAGE_FILE
 
@@ -79,7 +79,7 @@ def test_a_crc_mismatch_is_a_corrupted_image(s3) -> None:
 def test_an_entry_over_the_size_limit_is_refused(s3) -> None:
     reader = put(s3, zip_bytes({"big.jpg": b"\0" * 100_000}, zipfile.ZIP_STORED))
     entry = inspect_archive(reader, LIMITS).images[0]
-    with pytest.raises(EntryUnreadable) as unreadable:
+    with pytest.raises(Rejected) as unreadable:
         read_entry(reader, entry, max_bytes=10_000)
     assert unreadable.value.reason == reasons.IMAGE_TOO_LARGE
 
@@ -119,7 +119,7 @@ def test_a_zip_bomb_entry_is_rejected_by_its_ratio_before_inflating(s3) -> None:
     reader = put(s3, zip_bytes({"bomb.jpg": b"\0" * 5_000_000, "ok.jpg": bytes(range(256)) * 40}))
     bomb, ok = inspect_archive(reader, LIMITS).images
     assert bomb.rejected == reasons.COMPRESSION_RATIO_TOO_HIGH and ok.rejected is None
-    with pytest.raises(EntryUnreadable) as unreadable:
+    with pytest.raises(Rejected) as unreadable:
         read_entry(reader, bomb, max_bytes=10**8)
     assert unreadable.value.reason == reasons.COMPRESSION_RATIO_TOO_HIGH
 
@@ -136,11 +136,11 @@ def test_unsupported_methods_and_encryption_get_their_reasons(s3) -> None:
     data = zip_bytes({"a.jpg": b"x" * 100, "b.jpg": b"y" * 100}, zipfile.ZIP_BZIP2)
     reader = put(s3, data)
     entry = inspect_archive(reader, LIMITS).images[0]
-    with pytest.raises(EntryUnreadable, match="bzip2") as unreadable:
+    with pytest.raises(Rejected, match="bzip2") as unreadable:
         read_entry(reader, entry, max_bytes=10**6)
     assert unreadable.value.reason == reasons.UNSUPPORTED_COMPRESSION
     encrypted = replace(entry, flags=entry.flags | 0x1, method=zipfile.ZIP_STORED)
-    with pytest.raises(EntryUnreadable) as unreadable:
+    with pytest.raises(Rejected) as unreadable:
         read_entry(reader, encrypted, max_bytes=10**6)
     assert unreadable.value.reason == reasons.ENCRYPTED_ENTRY
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from functions.image.image_checks import JPEG, PNG, ImageRejected, sniff_image_type
+from functions.image.image_checks import JPEG, PNG, sniff_image_type
 from functions.platform import reasons
+from functions.platform.reasons import Rejected
 from tests.conftest import CAMERA_TRAPS
 
 
@@ -24,19 +25,19 @@ def test_jpeg_and_png_are_recognised() -> None:
     (b"hello world", reasons.NOT_AN_IMAGE),
 ])
 def test_other_content_is_rejected_with_its_reason(data: bytes, reason: str) -> None:
-    with pytest.raises(ImageRejected) as rejected:
+    with pytest.raises(Rejected) as rejected:
         sniff_image_type(data, 10**6)
     assert rejected.value.reason == reason
 
 
 def test_too_many_bytes_is_rejected_before_decoding() -> None:
-    with pytest.raises(ImageRejected) as rejected:
+    with pytest.raises(Rejected) as rejected:
         sniff_image_type(b"\xff\xd8\xff" + b"\0" * 100, 50)
     assert rejected.value.reason == reasons.IMAGE_TOO_LARGE
 
 
 def test_the_fixture_zero_byte_files_are_empty() -> None:
     for name in ("error_img.JPG", "error_vid.mp4"):
-        with pytest.raises(ImageRejected) as rejected:
+        with pytest.raises(Rejected) as rejected:
             sniff_image_type((CAMERA_TRAPS / "Southwest" / name).read_bytes(), 10**8)
         assert rejected.value.reason == reasons.EMPTY_FILE

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from functions.image.image_checks import JPEG, ImageRejected
+from functions.image.image_checks import JPEG
 from functions.image.ingest_image import ImageSource, prepare_image
 from functions.image.renditions import TRUNCATED_WARNING, ImageUndecodable, render
 from functions.platform import reasons
+from functions.platform.reasons import Rejected
 from functions.platform.settings import Settings
 from tests.conftest import CAMERA_TRAPS, MALFORMED
 
@@ -46,7 +47,7 @@ def test_each_malformed_file_gets_a_reason_or_is_a_real_image(path: Path) -> Non
     with no_longer_than(30):
         try:
             prepared = prepare_image(path.read_bytes(), source, SETTINGS)
-        except ImageRejected as rejected:
+        except Rejected as rejected:
             assert rejected.reason in OWN_REASONS
             return
     # What passes our checks is decodable and sent to the API.

@@ -7,8 +7,8 @@ import csv
 import pytest
 
 from functions.image import metadata
-from functions.image.image_checks import ImageRejected
 from functions.image.ingest_image import ImageSource, prepare_image
+from functions.platform.reasons import Rejected
 from functions.platform.settings import Settings
 from tests.conftest import CAMERA_TRAPS
 
@@ -25,7 +25,7 @@ def md_for(path: str) -> dict | None:
     source = ImageSource(file_name=path.rsplit("/", 1)[-1], bucket="b", key=path)
     try:
         return prepare_image(data, source, SETTINGS).md
-    except ImageRejected:
+    except Rejected:
         return None
 
 

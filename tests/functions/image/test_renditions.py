@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from functions.image.image_checks import JPEG, PNG, ImageRejected
+from functions.image.image_checks import JPEG, PNG
 from functions.image.renditions import ImageUndecodable, render
 from functions.platform import reasons
+from functions.platform.reasons import Rejected
 from tests.conftest import CAMERA_TRAPS, jpeg_bytes
 
 
@@ -37,7 +38,7 @@ def test_png_stays_png_with_its_alpha() -> None:
 
 
 def test_too_many_pixels_is_rejected_before_decoding(tmp_path: Path) -> None:
-    with pytest.raises(ImageRejected) as rejected:
+    with pytest.raises(Rejected) as rejected:
         render(jpeg_bytes(tmp_path, size=(1000, 1000)), JPEG, max_pixels=999_999)
     assert rejected.value.reason == reasons.TOO_MANY_PIXELS
 
