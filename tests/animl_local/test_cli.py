@@ -15,6 +15,9 @@ from animl_local.cli import main
 from animl_local.samples import write_sample_folder
 from tests.conftest import CAMERA_TRAPS, jpeg_bytes, zip_bytes
 
+# Runs whole batches on the embedded engine (or deploys, or packages): the full tier.
+pytestmark = pytest.mark.slow
+
 
 def run_cli(*args: str) -> tuple[int, str, str]:
     """In a fresh interpreter, as a user would call it."""

@@ -29,6 +29,9 @@ from functions.platform.graphql_client import AnimlApiClient
 from functions.platform.settings import Settings
 from tests.conftest import REPO, create_batch, jpeg_bytes, zip_bytes
 
+# Runs whole batches on the embedded engine (or deploys, or packages): the full tier.
+pytestmark = pytest.mark.slow
+
 REGION = "us-west-2"
 KEY = "deploy-test-key"
 INGEST_DELETE = Settings(stage="dev").ingest_delete_function_name

@@ -15,10 +15,11 @@ from animl_local.samples import write_sample_folder
 from tests.conftest import CAMERA_TRAPS, zip_bytes
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(
+# Runs whole batches on the embedded engine, then a browser: the full tier.
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     CHROMIUM is None and not os.environ.get("CI"),
     reason="Chromium is not installed (.ci/run installs Debian's chromium)",
-)
+)]
 
 
 def rendered_dom(page: Path, profile: Path) -> str:

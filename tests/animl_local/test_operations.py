@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from animl_local import operations
 from animl_local.cli import main
 from animl_local.engine import EmbeddedStage
@@ -11,6 +13,9 @@ from animl_local.standin_api import Fault, StandinApi
 from functions.platform.graphql_client import AnimlApiClient
 from tests.conftest import create_batch, jpeg_bytes, zip_bytes
 from tests.statemachine.test_ingest_batch_on_engine import inference_resources, upload
+
+# Runs whole batches on the embedded engine (or deploys, or packages): the full tier.
+pytestmark = pytest.mark.slow
 
 
 def batch_images(standin_api: StandinApi, batch_id: str) -> list[dict]:

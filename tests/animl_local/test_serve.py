@@ -15,6 +15,9 @@ import pytest
 from animl_local.samples import write_sample_folder
 from tests.conftest import zip_bytes
 
+# Runs whole batches on the embedded engine (or deploys, or packages): the full tier.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def served() -> Iterator[dict[str, str]]:

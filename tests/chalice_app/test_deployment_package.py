@@ -14,6 +14,9 @@ import pytest
 
 from tests.conftest import REPO
 
+# Runs whole batches on the embedded engine (or deploys, or packages): the full tier.
+pytestmark = pytest.mark.slow
+
 PROJECT_FILES = ["app.py", "requirements.txt"]
 PROJECT_DIRS = ["chalice_app", "functions", "vendor", ".chalice"]
 

@@ -41,6 +41,9 @@ from tests.statemachine.test_inference_lifecycle import (
 )
 from tests.statemachine.test_ingest_batch_on_engine import upload
 
+# Runs whole batches on the embedded engine (or deploys, or packages): the full tier.
+pytestmark = pytest.mark.slow
+
 STAGE = TEST_SETTINGS.stage
 POLICIES = policy_documents(STAGE)
 

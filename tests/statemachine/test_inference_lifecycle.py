@@ -22,6 +22,9 @@ from tests.statemachine.test_ingest_batch_on_engine import (
     upload,
 )
 
+# Runs whole batches on the embedded engine (or deploys, or packages): the full tier.
+pytestmark = pytest.mark.slow
+
 
 def clients(stage: EmbeddedStage) -> inference.Clients:
     return inference.Clients(sqs=stage.client("sqs"), lambda_=stage.client("lambda"))

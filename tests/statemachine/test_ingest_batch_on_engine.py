@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from animl_local.engine import EmbeddedStage
 from animl_local.standin_api import Fault, StandinApi
 from functions.platform.graphql_client import AnimlApiClient
 from tests.conftest import API_KEY, create_batch, jpeg_bytes, zip_bytes
+
+# Runs whole batches on the embedded engine (or deploys, or packages): the full tier.
+pytestmark = pytest.mark.slow
 
 POLL = ["AwaitInference", "CheckInferenceQueues", "InferenceFinished"]
 HAPPY_PATH = ["InspectArchive", "MarkUploadComplete", "HasImages", "ProvisionInference",
