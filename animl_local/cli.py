@@ -37,6 +37,7 @@ class RunResult:
     counts: dict[str, int]
     reason: str | None
     seconds: float
+    report_seconds: float = 0.0  # after the execution ended: the report and the copies
 
 
 class Terminated(Exception):
@@ -374,6 +375,7 @@ def run_batch(archive: Path, original_name: str, out: Path | None, serial: str |
         s3 = stage.client("s3")
         progress = _terminal_progress(s3, settings, batch_id) if show_progress else None
         description = stage.wait_for_execution(batch_id, on_progress=progress)
+        ended = time.monotonic()
         if show_progress:
             print(file=sys.stderr)
         images, complete = report.batch_images(s3, settings, batch_id)
@@ -386,7 +388,9 @@ def run_batch(archive: Path, original_name: str, out: Path | None, serial: str |
         report.write_report(out, batch, api.store.batch_counts(batch_id), execution, images,
                             complete)
         write_html_report(out / "report.html", described, images)
+    # Closed, so its write-ahead log is checkpointed into the file copied.
     shutil.copy(db_path, out / "animl-api.sqlite3")
+    report_seconds = time.monotonic() - ended
     counts: dict[str, int] = {}
     for row in images:
         counts[row["outcome"]] = counts.get(row["outcome"], 0) + 1
@@ -394,7 +398,7 @@ def run_batch(archive: Path, original_name: str, out: Path | None, serial: str |
     if description["status"] != "SUCCEEDED":
         reason = _failure_line(execution, batch)
     return RunResult(batch_id, description["status"], out, counts, reason,
-                     time.monotonic() - started)
+                     time.monotonic() - started, report_seconds)
 
 
 def local_settings() -> Any:

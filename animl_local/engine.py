@@ -29,6 +29,7 @@ from moto.core.config import DefaultConfig
 
 from animl_local import operations
 from animl_local.lambda_adapter import InvocationLog, handlers_serve_invocations
+from animl_local.moto_s3_on_disk import s3_objects_on_disk
 from animl_local.report import WorkflowFunctions
 from animl_local.state_machine import (
     child_placeholders,
@@ -112,6 +113,8 @@ class EmbeddedStage:
         reset_runtime()
         self._stack.callback(reset_runtime)
         self._stack.enter_context(_lambda_environment(self.settings))
+        # A whole archive uploaded and read back in ranges stays on disk, not in memory.
+        self._stack.enter_context(s3_objects_on_disk())
         if self.server_port is None:
             self._stack.enter_context(mock_aws(config=ENGINE_CONFIG))
         else:
@@ -333,6 +336,19 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
+# What moto needs to keep up with a whole batch in one process (local only):
+# - botocore's default checksums send bodies aws-chunked, 1 MB at a time, which both botocore
+#   and moto reassemble by repeated concatenation (quadratic: a 100 MB part took 30 s, 5 s
+#   without); checksums only where an operation requires them;
+# - moto keeps objects under ~5 MB in memory, i.e. every photo and rendition of the run; from
+#   64 KB up they spool to disk.
+MOTO_FRIENDLY_ENVIRONMENT = {
+    "AWS_REQUEST_CHECKSUM_CALCULATION": "when_required",
+    "AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required",
+    "MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": str(64 * 1024),
+}
+
+
 def _lambda_environment(settings: Settings) -> AbstractContextManager[None]:
     """The environment a deployed function sees, set for this process while the stage runs."""
     return _environment({
@@ -341,6 +357,7 @@ def _lambda_environment(settings: Settings) -> AbstractContextManager[None]:
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "INGESTION_BUCKET": settings.ingestion_bucket,
+        **MOTO_FRIENDLY_ENVIRONMENT,
     })
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,7 +92,11 @@ def mirror_objects(s3: Any, settings: Settings, images: list[dict[str, Any]], ou
         for key in row.get("keys") or []:
             target = folder / key
             target.parent.mkdir(parents=True, exist_ok=True)
-            s3.download_file(bucket, key, str(target))
+            # One GET each: s3transfer's download_file costs a thread pool and futures per
+            # object (60 s for 3,000 small objects).
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+            with target.open("wb") as copy:
+                shutil.copyfileobj(body, copy, 1024 * 1024)
             copied += 1
     return copied
 

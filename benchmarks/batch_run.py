@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import resource
 import sys
 import tempfile
 import time
@@ -67,6 +68,9 @@ def main() -> None:
         "archive_mb": archive_mb,
         "seconds": round(seconds, 1),
         "images_per_second": round(images / seconds, 1),
+        "report_seconds": round(result.report_seconds, 1),
+        "report_share_of_wall": round(result.report_seconds / seconds, 3),
+        "peak_rss_mb": peak_rss_mb(),
         "image_processes": settings.image_worker_processes,
         "lambda_invocations": execution["lambdaInvocations"],
         "lambda_invocations_per_image": round(execution["lambdaInvocations"] / images, 4),
@@ -76,6 +80,13 @@ def main() -> None:
         "outcomes": result.counts,
         "reasons": report_reasons(report),
     }))
+
+
+def peak_rss_mb() -> int:
+    """This process's peak resident memory, and its largest child's (the image workers)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return round(max(own, children) / 1024)  # Linux reports KiB
 
 
 def report_reasons(report: dict) -> dict[str, int]:

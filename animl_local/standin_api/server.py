@@ -265,6 +265,12 @@ class Fault:
     delay_seconds: float = 0.0  # answer this late (past the client's timeout: a timeout)
 
 
+class _DeepBacklogServer(ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5; a batch's ~40 concurrent clients (8 entries x
+    # 4 groups, the inference consumer) overflow it, and a refused SYN waits 1 s to retry.
+    request_queue_size = 128
+
+
 class StandinApi:
     """The stand-in API on 127.0.0.1; port 0 picks a free port."""
 
@@ -274,7 +280,7 @@ class StandinApi:
         self.store = Store(db_path)
         self.aws = aws
         self._api_key = api_key
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        self._server = _DeepBacklogServer((host, port), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
         # Test control: requests that match a fault get its HTTP status instead of an answer.

@@ -52,11 +52,13 @@ def render(data: bytes, image_type: ImageType, max_pixels: int) -> Rendered:
                 # JPEG family includes MPO (phone-style JPEGs with an embedded preview).
                 image.draft(image.mode, _fitted(image.size, MEDIUM_SIZE))
             image.load()
-            oriented = ImageOps.exif_transpose(image)
-            medium = _fit(oriented, MEDIUM_SIZE, image_type)
+            # No copies (each one costs a page-faulted buffer): turned in place, the medium
+            # made from it in place and encoded, then shrunk in place to the small one.
+            ImageOps.exif_transpose(image, in_place=True)
+            medium = _fit(image, MEDIUM_SIZE, image_type)
+            medium_bytes = _encode(medium, image_type)
             small = _fit(medium, SMALL_SIZE, image_type)
-            return Rendered(width, height, _encode(medium, image_type), _encode(small, image_type),
-                            warnings)
+            return Rendered(width, height, medium_bytes, _encode(small, image_type), warnings)
     except Rejected:
         raise
     except Image.DecompressionBombError as exc:  # Pillow's own guard, past twice its limit
@@ -86,11 +88,11 @@ def scan_bytes(data: bytes) -> int:
 
 
 def _fit(image: Image.Image, box: tuple[int, int], image_type: ImageType) -> Image.Image:
-    copy = _normalise_mode(image, image_type)
-    if copy is image:
-        copy = image.copy()
-    copy.thumbnail(box, Image.Resampling.LANCZOS, reducing_gap=3.0)
-    return copy
+    """`image` fitted inside `box`: resized in place (so `image` is used up), or a converted
+    copy when its mode had to change."""
+    fitted = _normalise_mode(image, image_type)
+    fitted.thumbnail(box, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return fitted
 
 
 def _normalise_mode(image: Image.Image, image_type: ImageType) -> Image.Image:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 from pathlib import Path
 
@@ -132,3 +133,22 @@ def test_every_jpeg_family_file_is_draft_decoded(monkeypatch: pytest.MonkeyPatch
 
     assert (rendered.width, rendered.height) == (4000, 3000)
     assert seen and max(seen) <= (2000, 1500)  # decoded at 1/2 scale or less, not full size
+
+
+# The renditions' bytes, md5 of (medium, small), as they were before the copy-free render:
+# a change in how they are made must not change what the web app shows.
+RENDITION_MD5 = {
+    "BUOW/IMG_0708.JPG": ("26691e3d6eaa718d19c15060082236a1", "6eee729079b7ce988592e2f8c71c6e6d"),
+    "BUOW/RCNX0242.JPG": ("7ecdce7607c25bd01e1bab4fb92d601d", "89305324952d636ff37615518ef5c9fc"),
+    "Southwest/2021-05-28_SYFR0041_deer.JPG": ("2999682772282611975c289f1a872d1d",
+                                               "05a2a20843f9e12d7613b6f1d22abd81"),
+    "Southwest/2021-08-08_RCNX0063_fox.JPG": ("a8c32b58be2061154fc18c1c81110c0b",
+                                              "fd98dd0c367f4db5763b2f79b0aa1454"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RENDITION_MD5))
+def test_renditions_keep_their_exact_bytes(name: str) -> None:
+    rendered = render((CAMERA_TRAPS / name).read_bytes(), JPEG, 100_000_000)
+    assert (hashlib.md5(rendered.medium).hexdigest(),
+            hashlib.md5(rendered.small).hexdigest()) == RENDITION_MD5[name]

@@ -1,0 +1,130 @@
+"""Two paths of moto's S3 (5.2.5) made to keep an object's bytes where moto spooled them: on disk.
+
+A local run uploads its whole archive (1 GB for 1,000 photos) and reads it back in ranges:
+- CompleteMultipartUpload: moto joins the parts in memory (a bytearray, a bytes copy of it and
+  a second bytearray for the full-object checksum: about four times the archive in RAM), then
+  stores it with put_object, which also sends a second ObjectCreated event. Here the parts are
+  copied chunk by chunk into the new key's buffer and one event is sent, as S3 does.
+- GetObject with a Range: moto reads the whole object, then slices it. Here only the range is
+  read from the key's buffer.
+Local only, entered by the embedded stage. moto's own behaviour is the reference: the tests
+compare every answer (bytes, ETag, ranges, the events) with unpatched moto's.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from unittest import mock
+
+from moto.s3 import notifications
+from moto.s3.exceptions import EntityTooSmall, InvalidPart, MalformedXML
+from moto.s3.models import FakeKey, S3Backend
+from moto.s3.responses import S3Response
+from moto.settings import S3_UPLOAD_PART_MIN_SIZE
+from moto.utilities.utils import md5_hash
+
+CHUNK = 8 * 1024 * 1024
+# The Range forms read from the buffer; anything else is left to moto.
+_SIMPLE_RANGE = re.compile(r"^bytes=(\d+-\d*|-\d+)$")
+_ranged = threading.local()
+_original_value: Any = FakeKey.value  # a property
+
+
+class _KeySlice:
+    """What moto's range handling takes from a body: its length and one slice of it."""
+
+    def __init__(self, key: FakeKey) -> None:
+        self._key = key
+
+    def __len__(self) -> int:
+        return int(self._key.size)
+
+    def __getitem__(self, part: slice) -> bytes:
+        start, stop, _ = part.indices(len(self))
+        with self._key.lock:
+            self._key._value_buffer.seek(start)
+            return bytes(self._key._value_buffer.read(max(0, stop - start)))
+
+
+def _value(key: FakeKey) -> Any:
+    if getattr(_ranged, "on", False):
+        return _KeySlice(key)
+    return _original_value.fget(key)
+
+
+def _get_object(original: Any) -> Any:
+    def get_object(self: S3Response) -> Any:
+        if not _SIMPLE_RANGE.match(self.headers.get("range") or ""):
+            return original(self)
+        _ranged.on = True
+        try:
+            return original(self)
+        finally:
+            _ranged.on = False
+    return get_object
+
+
+def _handle_range_header(original: Any) -> Any:
+    def handle(self: S3Response, request: Any, headers: Any, content: Any) -> Any:
+        status, headers, body = original(self, request, headers, content)
+        if isinstance(body, _KeySlice):  # a range moto answers with the whole object
+            body = body[0:len(body)]
+        return status, headers, body
+    return handle
+
+
+def _complete_multipart_upload(self: S3Backend, bucket_name: str, multipart_id: str,
+                               body: Iterator[tuple[int, str]]) -> FakeKey:
+    bucket = self.get_bucket(bucket_name)
+    multipart = bucket.multiparts[multipart_id]
+    md5s, parts, last = bytearray(), [], None
+    for number, etag in body:  # the same checks as moto's FakeMultipart.complete
+        part = multipart.parts.get(number)
+        if part is None or part.etag.replace('"', "") != etag.replace('"', ""):
+            raise InvalidPart()
+        if last is not None and last.contentsize < S3_UPLOAD_PART_MIN_SIZE:
+            raise EntityTooSmall()
+        md5s.extend(bytes.fromhex(part.etag.replace('"', "")))
+        parts.append(part)
+        last = part
+    if not parts:
+        raise MalformedXML
+    full_etag = md5_hash()
+    full_etag.update(bytes(md5s))
+    key = self.put_object(bucket_name, multipart.key_name, b"", storage=multipart.storage,
+                          etag=f"{full_etag.hexdigest()}-{len(parts)}", multipart=multipart,
+                          encryption=multipart.sse_encryption, kms_key_id=multipart.kms_key_id,
+                          disable_notification=True)
+    size = 0
+    with key.lock:
+        for part in parts:
+            with part.lock:
+                part._value_buffer.seek(0)
+                while block := part._value_buffer.read(CHUNK):
+                    key._value_buffer.write(block)
+                    size += len(block)
+        key.contentsize = size
+    del bucket.multiparts[multipart_id]  # moto's MultipartDict disposes of the parts' files
+    key.set_metadata(multipart.metadata)
+    self.put_object_tagging(key, multipart.tags)
+    self.put_object_acl(bucket_name=bucket_name, key_name=key.name, acl=multipart.acl,
+                        disable_notification=True)
+    notifications.send_event(
+        self.account_id,
+        notifications.S3NotificationEvent.OBJECT_CREATED_COMPLETE_MULTIPART_UPLOAD_EVENT,
+        bucket, bucket.keys.get(multipart.key_name))
+    return key
+
+
+@contextmanager
+def s3_objects_on_disk() -> Iterator[None]:
+    with mock.patch.object(FakeKey, "value", property(_value, _original_value.fset)), \
+            mock.patch.object(S3Response, "get_object", _get_object(S3Response.get_object)), \
+            mock.patch.object(S3Response, "_handle_range_header",
+                              _handle_range_header(S3Response._handle_range_header)), \
+            mock.patch.object(S3Backend, "complete_multipart_upload", _complete_multipart_upload):
+        yield
