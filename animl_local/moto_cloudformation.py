@@ -153,22 +153,36 @@ class BucketPolicy(CloudFormationModel):
             _s3(account_id).delete_bucket_policy(resource_name)
 
 
-class OriginAccessControl(CloudFormationModel):
-    """`AWS::CloudFront::OriginAccessControl` -> CreateOriginAccessControl."""
+class _ReplacedOnChange:
+    """A CloudFront object that any property change replaces (as on CloudFront); `made` is
+    moto's object, whose id is the physical id and the `Ref`."""
 
-    def __init__(self, control: Any) -> None:
-        self.control = control
+    def __init__(self, made: Any) -> None:
+        self.made = made
 
     @property
     def physical_resource_id(self) -> str:
-        return str(self.control.id)
+        return str(self.made.id)
+
+    @classmethod
+    def update_from_cloudformation_json(cls: Any, original_resource: Any,
+                                        new_resource_name: str, cloudformation_json: Any,
+                                        account_id: str, region_name: str) -> Any:
+        cls.delete_from_cloudformation_json(original_resource.physical_resource_id,
+                                            cloudformation_json, account_id, region_name)
+        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json,
+                                                   account_id, region_name)
+
+
+class OriginAccessControl(_ReplacedOnChange, CloudFormationModel):
+    """`AWS::CloudFront::OriginAccessControl` -> CreateOriginAccessControl."""
 
     @classmethod
     def has_cfn_attr(cls, attr: str) -> bool:
         return attr == "Id"
 
     def get_cfn_attribute(self, attribute_name: str) -> Any:
-        return self.control.id
+        return self.made.id
 
     @staticmethod
     def cloudformation_type() -> str:
@@ -181,16 +195,6 @@ class OriginAccessControl(CloudFormationModel):
         config = cloudformation_json["Properties"]["OriginAccessControlConfig"]
         return cls(_cloudfront(account_id).create_origin_access_control(dict(config)))
 
-
-    @classmethod
-    def update_from_cloudformation_json(  # type: ignore[misc]
-            cls, original_resource: Any, new_resource_name: str, cloudformation_json: Any,
-            account_id: str, region_name: str) -> OriginAccessControl:
-        # Every property change replaces it, as on CloudFront.
-        cls.delete_from_cloudformation_json(original_resource.physical_resource_id,
-                                            cloudformation_json, account_id, region_name)
-        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json,
-                                                   account_id, region_name)
     @classmethod
     def delete_from_cloudformation_json(  # type: ignore[misc]
             cls, resource_name: str, cloudformation_json: Any, account_id: str,
@@ -198,15 +202,8 @@ class OriginAccessControl(CloudFormationModel):
         _cloudfront(account_id).origin_access_controls.pop(resource_name, None)
 
 
-class PublicKey(CloudFormationModel):
+class PublicKey(_ReplacedOnChange, CloudFormationModel):
     """`AWS::CloudFront::PublicKey` -> CreatePublicKey; `Ref` is the key's id."""
-
-    def __init__(self, key: Any) -> None:
-        self.key = key
-
-    @property
-    def physical_resource_id(self) -> str:
-        return str(self.key.id)
 
     @staticmethod
     def cloudformation_type() -> str:
@@ -221,16 +218,6 @@ class PublicKey(CloudFormationModel):
             caller_ref=config["CallerReference"], name=config["Name"],
             encoded_key=config["EncodedKey"]))
 
-
-    @classmethod
-    def update_from_cloudformation_json(  # type: ignore[misc]
-            cls, original_resource: Any, new_resource_name: str, cloudformation_json: Any,
-            account_id: str, region_name: str) -> PublicKey:
-        # Every property change replaces it, as on CloudFront.
-        cls.delete_from_cloudformation_json(original_resource.physical_resource_id,
-                                            cloudformation_json, account_id, region_name)
-        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json,
-                                                   account_id, region_name)
     @classmethod
     def delete_from_cloudformation_json(  # type: ignore[misc]
             cls, resource_name: str, cloudformation_json: Any, account_id: str,
@@ -238,15 +225,8 @@ class PublicKey(CloudFormationModel):
         _cloudfront(account_id).delete_public_key(resource_name)
 
 
-class KeyGroup(CloudFormationModel):
+class KeyGroup(_ReplacedOnChange, CloudFormationModel):
     """`AWS::CloudFront::KeyGroup` -> CreateKeyGroup; `Ref` is the group's id."""
-
-    def __init__(self, group: Any) -> None:
-        self.group = group
-
-    @property
-    def physical_resource_id(self) -> str:
-        return str(self.group.id)
 
     @staticmethod
     def cloudformation_type() -> str:
@@ -260,16 +240,6 @@ class KeyGroup(CloudFormationModel):
         return cls(_cloudfront(account_id).create_key_group(name=config["Name"],
                                                             items=list(config["Items"])))
 
-
-    @classmethod
-    def update_from_cloudformation_json(  # type: ignore[misc]
-            cls, original_resource: Any, new_resource_name: str, cloudformation_json: Any,
-            account_id: str, region_name: str) -> KeyGroup:
-        # Every property change replaces it, as on CloudFront.
-        cls.delete_from_cloudformation_json(original_resource.physical_resource_id,
-                                            cloudformation_json, account_id, region_name)
-        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json,
-                                                   account_id, region_name)
     @classmethod
     def delete_from_cloudformation_json(  # type: ignore[misc]
             cls, resource_name: str, cloudformation_json: Any, account_id: str,

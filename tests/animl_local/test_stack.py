@@ -210,3 +210,23 @@ def test_teardown_removes_the_stack_and_keeps_data_only_where_the_stage_says(
     if kept:
         assert s3.get_object(Bucket=settings.serving_bucket,
                              Key="original/x.jpg")["Body"].read() == b"image"
+
+
+def test_a_new_signing_key_replaces_the_old_one(aws: None) -> None:
+    settings = Settings(stage="dev", region=REGION)
+    cfn = boto3.client("cloudformation", region_name=REGION)
+    ssm, cloudfront = (boto3.client("ssm", region_name=REGION),
+                       boto3.client("cloudfront", region_name=REGION))
+    name = stack.stack_name(settings)
+    stack.apply(cfn, name, rendered(settings), parameters(settings))
+
+    signing_key.delete_signing_key(ssm, "dev")  # an operator rotates the key
+    rotated = parameters(settings)
+    assert stack.apply(cfn, name, rendered(settings), rotated) == "updated"
+
+    # (CloudFormation then points the key group and the key-id parameter at the new key; moto
+    # does not update resources whose own properties did not change, so that is not tested.)
+    [summary] = cloudfront.list_public_keys()["PublicKeyList"]["Items"]
+    key = cloudfront.get_public_key(Id=summary["Id"])["PublicKey"]["PublicKeyConfig"]
+    assert key["EncodedKey"].strip() == rotated["SigningPublicKey"].strip()
+    assert key["Name"].endswith(rotated["SigningKeyFingerprint"])
