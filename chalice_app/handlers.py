@@ -8,8 +8,9 @@ Errors raised below reach Step Functions as the exception's class name (`BadArch
 
 from __future__ import annotations
 
-import logging
+import functools
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,17 +25,30 @@ from functions.batch import (
     uploads,
 )
 from functions.image.ingest_image import Services
+from functions.platform import logs
 from functions.platform.runtime import Runtime, account_of, image_pool, runtime
 from functions.platform.settings import Settings
 
-logger = logging.getLogger("animl_ingest")
-logger.setLevel(logging.INFO)
+logs.configure_lambda_logging()
+logger = logs.get_logger("handlers")
 
 blueprint = Blueprint(__name__)
 
 # Read at import because Chalice needs the bucket name when it builds the notification; the
 # stage's config.json sets INGESTION_BUCKET for deploy and runtime alike.
 INGESTION_BUCKET = os.environ.get("INGESTION_BUCKET", Settings(stage="dev").ingestion_bucket)
+
+
+def _about_the_batch(handler: Callable[[dict[str, Any], Any], Any]
+                     ) -> Callable[[dict[str, Any], Any], Any]:
+    """Log lines of a state-machine task carry its batch (and group)."""
+    @functools.wraps(handler)
+    def with_batch(event: dict[str, Any], context: Any) -> Any:
+        item = event.get("item") or {}
+        with logs.about(batchId=event.get("batchId") or event.get("batch"),
+                        group=item.get("group")):
+            return handler(event, context)
+    return with_batch
 
 
 def _services(rt: Runtime) -> Services:
@@ -57,6 +71,7 @@ def on_upload(event: Any) -> None:
 
 
 @blueprint.lambda_function(name="inspect_archive")
+@_about_the_batch
 def inspect_archive(event: dict[str, Any], context: Any) -> dict[str, Any]:
     rt = runtime()
     archive = event["archive"]
@@ -65,6 +80,7 @@ def inspect_archive(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 @blueprint.lambda_function(name="update_batch_status")
+@_about_the_batch
 def update_batch_status(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """`{"batchId", "field", "at"[, "total"]}`: the Mark* states, one status field each."""
     rt = runtime()
@@ -74,6 +90,7 @@ def update_batch_status(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 @blueprint.lambda_function(name="ingest_image_group")
+@_about_the_batch
 def ingest_image_group(event: dict[str, Any], context: Any) -> dict[str, Any]:
     archive, item = event["archive"], event["item"]
     return batch_steps.ingest_group(_services(runtime()), event["batchId"], archive["Bucket"],
@@ -81,12 +98,14 @@ def ingest_image_group(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 @blueprint.lambda_function(name="summarize_batch")
+@_about_the_batch
 def summarize_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     rt = runtime()
     return batch_steps.summarize_batch(rt.client("s3"), rt.api(), rt.settings, event["batchId"])
 
 
 @blueprint.lambda_function(name="record_batch_error")
+@_about_the_batch
 def record_batch_error(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """From the Catch of a deterministic failure: `{"batchId", "error": {"Error", "Cause"}}`."""
     rt = runtime()
@@ -95,12 +114,14 @@ def record_batch_error(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 @blueprint.lambda_function(name="provision_inference")
+@_about_the_batch
 def provision_inference(event: dict[str, Any], context: Any) -> dict[str, Any]:
     rt = runtime()
     return inference.provision_inference(_inference_clients(rt), rt.settings, event["batchId"])
 
 
 @blueprint.lambda_function(name="check_inference")
+@_about_the_batch
 def check_inference(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """`{"batchId", "previous"}`: one poll of the batch's queues (see AwaitInference)."""
     rt = runtime()
@@ -109,6 +130,7 @@ def check_inference(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 @blueprint.lambda_function(name="teardown_inference")
+@_about_the_batch
 def teardown_inference(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """`{"batchId", "check"}`: release the batch's queues (after recording a timeout)."""
     rt = runtime()
@@ -117,6 +139,7 @@ def teardown_inference(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 @blueprint.lambda_function(name="ingest_delete")
+@_about_the_batch
 def ingest_delete(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """What the API's stopBatch sends, `{"batch": id}`: stop, tear down, set processingEnd.
 

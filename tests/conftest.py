@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import signal
+import tempfile
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +36,20 @@ REGION = "us-west-2"
 
 def pytest_configure(config: pytest.Config) -> None:
     adopt_orphans()
+    # A temp root of this session's own, for it and every process it starts: the leftovers
+    # check then sees only what this suite made, whatever else runs on the machine.
+    scratch = tempfile.mkdtemp(prefix="animl-tests-")
+    config.stash[_SCRATCH] = scratch
+    os.environ["TMPDIR"] = tempfile.tempdir = scratch
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    scratch = config.stash.get(_SCRATCH, None)
+    if scratch:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+_SCRATCH = pytest.StashKey[str]()
 
 
 @pytest.fixture(autouse=True)

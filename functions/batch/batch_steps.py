@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextvars
-import logging
 import posixpath
 from collections import Counter
 from collections.abc import Callable
@@ -35,12 +34,12 @@ from functions.image.ingest_image import (
     prepare_or_reject,
     record_rejection,
 )
-from functions.platform import reasons, storage
+from functions.platform import logs, reasons, storage
 from functions.platform.graphql_client import AnimlApiClient
 from functions.platform.reasons import Rejected
 from functions.platform.settings import Settings
 
-logger = logging.getLogger(__name__)
+logger = logs.get_logger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")

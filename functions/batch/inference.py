@@ -7,14 +7,14 @@ here is idempotent: provisioning finds what exists, teardown deletes what is lef
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from functions.platform import logs
 from functions.platform.settings import Settings
 
-logger = logging.getLogger(__name__)
+logger = logs.get_logger(__name__)
 
 DEPTH_ATTRIBUTES = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
                     "ApproximateNumberOfMessagesDelayed")

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timedelta
 from typing import Any
 
 from functions.batch import batch_record, execution_events, inference
 from functions.batch.execution_events import STOPPED_ON_REQUEST
+from functions.platform import logs
 from functions.platform.graphql_client import AnimlApiClient
 from functions.platform.settings import Settings
 
-logger = logging.getLogger(__name__)
+logger = logs.get_logger(__name__)
 
 STOP_CAUSE = "Stopped on request (stopBatch)"
 SWEEP_CAUSE = "Swept: inference resources older than the sweep age"

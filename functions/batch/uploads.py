@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import logging
 import re
 from collections.abc import Callable
 from typing import Any
 
 from functions.image.ingest_image import Services
 from functions.image.single_image import ingest_single_image
-from functions.platform import reasons
+from functions.platform import logs, reasons
 
-logger = logging.getLogger(__name__)
+logger = logs.get_logger(__name__)
 
 BATCH_ARCHIVE = "batch-archive"
 SINGLE_IMAGE = "single-image"

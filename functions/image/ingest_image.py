@@ -8,7 +8,6 @@ so that the caller's Retry can run the whole unit again, which converges (see `_
 from __future__ import annotations
 
 import hashlib
-import logging
 import posixpath
 from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field
@@ -17,12 +16,12 @@ from typing import Any
 from functions.image import metadata
 from functions.image.image_checks import ImageType, sniff_image_type
 from functions.image.renditions import ImageUndecodable, Rendered, render
-from functions.platform import reasons, storage
+from functions.platform import logs, reasons, storage
 from functions.platform.graphql_client import AnimlApiClient, AnimlApiRejected
 from functions.platform.reasons import Rejected
 from functions.platform.settings import Settings
 
-logger = logging.getLogger(__name__)
+logger = logs.get_logger(__name__)
 
 INGESTED = "ingested"
 DEAD_LETTER = "dead-letter"

@@ -13,7 +13,6 @@ The key is never put in a message, a log line or a repr.
 from __future__ import annotations
 
 import json
-import logging
 import re
 import threading
 from collections.abc import Callable
@@ -22,9 +21,10 @@ from typing import Any
 
 import requests
 
+from functions.platform import logs
 from functions.platform.settings import Settings
 
-logger = logging.getLogger(__name__)
+logger = logs.get_logger(__name__)
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
 NOT_FOUND = "NOT_FOUND"  # extensions.code of the service's NotFoundError
