@@ -24,7 +24,7 @@ from urllib.parse import unquote
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
-from functions.platform.settings import APP_NAME, Settings
+from functions.platform.settings import Settings
 
 # A ContextVar, not a global: the engine runs handlers on several threads at once (Map
 # iterations, the stand-in API's server threads), and a new thread starts with an empty
@@ -107,7 +107,7 @@ def chalice_name(function_name: str, stage: str) -> str | None:
     """The Chalice name of a deployed function of ours, None for another app's."""
     if function_name == Settings(stage=stage).ingest_delete_function_name:
         return "ingest_delete"  # published under the name the API's stopBatch invokes
-    prefix = f"{APP_NAME}-{stage}-"
+    prefix = Settings(stage=stage).function_name("")
     return function_name.removeprefix(prefix) if function_name.startswith(prefix) else None
 
 

@@ -243,8 +243,7 @@ def command_deploy(args: argparse.Namespace) -> int:
         result = deploy(Stage.named(args.stage))
     except DeployError as exc:
         raise UserError(str(exc)) from None
-    change = {"created": "created", "updated": "updated",
-              "unchanged": "unchanged (nothing to change)"}[result["stack"]]
+    change = result["stack"] + (" (nothing to change)" if result["stack"] == "unchanged" else "")
     print(f"stage {result['stage']} deployed: stack {result['stackName']} {change}, "
           f"{len(result['functions'])} functions, {result['ingestDelete']}, "
           f"state machine {result['stateMachineArn']}")

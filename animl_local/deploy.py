@@ -74,7 +74,7 @@ def teardown(stage: Stage, run_chalice: bool = True) -> dict[str, Any]:
     """Remove a stage: the IngestDelete copy, the Chalice app, the stack, the signing key and,
     unless the stage keeps its data (prod), the data buckets the stack retains."""
     settings = stage.settings
-    keep_data = bool(_stage_entry(settings.stage).get("keepDataOnTeardown"))
+    keep_data = keeps_data_on_teardown(settings.stage)
     # Before Chalice's delete: the copy runs under the role Chalice made for ingest_delete.
     _delete_ingest_delete_function(stage)
     if run_chalice:

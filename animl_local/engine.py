@@ -286,7 +286,7 @@ class EmbeddedStage:
                                  children=deployed(in_children), prefix=self._deployed_name(""))
 
     def _deployed_name(self, name: str) -> str:
-        return f"{APP_NAME}-{self.settings.stage}-{name}"
+        return self.settings.function_name(name)
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         return operations.execution_history(self.client("stepfunctions"), execution_arn)

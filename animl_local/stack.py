@@ -9,6 +9,7 @@ failed and CloudFormation's reason for it.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -53,9 +54,9 @@ def stage_settings(stage: str, path: Path = STAGE_SETTINGS_PATH) -> dict[str, An
 
 
 def function_arn(settings: Settings, account: str, function: str) -> str:
-    """The ARN Chalice gives `function` (`<app>-<stage>-<function>`), known before it deploys."""
+    """The ARN Chalice gives `function`, known before it deploys."""
     return (f"arn:aws:lambda:{settings.region}:{account}:function:"
-            f"{APP_NAME}-{settings.stage}-{function}")
+            f"{settings.function_name(function)}")
 
 
 def state_machine_functions(chalice_functions: list[str]) -> list[str]:
@@ -71,8 +72,9 @@ def render_template(settings: Settings, function_arns: dict[str, str],
     machine = template["Resources"]["IngestBatch"]["Properties"]
     machine["DefinitionString"] = render_definition(function_arns, tuning)
     body = json.dumps(template, separators=(",", ":"))
-    if len(body.encode()) > TEMPLATE_BODY_MAX_BYTES:
-        raise StackError(f"the rendered template is {len(body.encode())} bytes, over "
+    size = len(body.encode())
+    if size > TEMPLATE_BODY_MAX_BYTES:
+        raise StackError(f"the rendered template is {size} bytes, over "
                          f"CloudFormation's {TEMPLATE_BODY_MAX_BYTES} for a TemplateBody")
     return body
 
@@ -99,7 +101,8 @@ def apply(cfn: Any, name: str, body: str, parameters: dict[str, str]) -> str:
         status = None
     change_type = "CREATE" if status is None else "UPDATE"
     change_set = f"{name}-{change_type.lower()}"
-    _drop_change_set(cfn, name, change_set)
+    if status is not None:
+        _drop_change_set(cfn, name, change_set)
     try:
         created = cfn.create_change_set(
             StackName=name, ChangeSetName=change_set, ChangeSetType=change_type,
@@ -137,8 +140,6 @@ def delete(cfn: Any, name: str) -> None:
 
 
 def wait_until_ended(cfn: Any, name: str, seconds: float = 3600) -> str | None:
-    import time
-
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         status = stack_status(cfn, name)
@@ -165,8 +166,6 @@ def _says_no_changes(message: str) -> bool:
 
 def _drop_change_set(cfn: Any, name: str, change_set: str) -> None:
     # A change set left by an interrupted deploy would block one of the same name.
-    if stack_status(cfn, name) is None:
-        return
     for summary in cfn.list_change_sets(StackName=name).get("Summaries", []):
         if summary["ChangeSetName"] == change_set:
             cfn.delete_change_set(StackName=name, ChangeSetName=change_set)

@@ -87,6 +87,10 @@ class Settings:
     def state_machine_name(self) -> str:
         return f"{APP_NAME}-{self.stage}-{STATE_MACHINE_BASENAME}"
 
+    def function_name(self, function: str) -> str:
+        """What Chalice deploys the app's `function` as: `animl-ingest-<stage>-<function>`."""
+        return f"{APP_NAME}-{self.stage}-{function}"
+
     def inference_queue_name(self, batch_id: str) -> str:
         return f"{APP_NAME}-{self.stage}-{batch_id}"
 
