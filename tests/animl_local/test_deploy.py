@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import shutil
-import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +27,7 @@ from animl_local.standin_api import StandinApi, StandinAws
 from functions.platform.graphql_client import AnimlApiClient
 from functions.platform.settings import Settings
 from tests.conftest import REPO, create_batch, jpeg_bytes, zip_bytes
+from tests.leftovers import eventually
 
 # Runs whole batches on the embedded engine (or deploys, or packages): the full tier.
 pytestmark = pytest.mark.slow
@@ -260,28 +260,28 @@ def buckets_are_private_with_their_settings(settings: Settings) -> None:
         STAGES["dev"]["parameters"]["BatchObjectsExpireAfterDays"])
 
 
+def status_of(sfn: Any, arn: str) -> str:
+    try:
+        return str(sfn.describe_execution(executionArn=arn)["status"])
+    except sfn.exceptions.ExecutionDoesNotExist:
+        return "PENDING"
+
+
 def wait(sfn: Any, arn: str, seconds: float = 120) -> str:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            status = sfn.describe_execution(executionArn=arn)["status"]
-        except sfn.exceptions.ExecutionDoesNotExist:
-            status = "PENDING"
-        if status not in ("PENDING", "RUNNING"):
-            return str(status)
-        time.sleep(0.25)
-    return "STILL_RUNNING"
+    """The execution's status once it has ended."""
+    return eventually(lambda: (status := status_of(sfn, arn)) not in ("PENDING", "RUNNING")
+                      and status, seconds=seconds, poll=0.25, what=f"the end of {arn}")
+
+
+def last_event_type(sfn: Any, arn: str) -> str | None:
+    try:
+        events = sfn.get_execution_history(executionArn=arn)["events"]
+    except sfn.exceptions.ExecutionDoesNotExist:
+        return None
+    return str(events[-1]["type"]) if events else None
 
 
 def wait_for_inference(sfn: Any, arn: str, seconds: float = 60) -> None:
     """Until the execution sits in AwaitInference's Wait (see the stop tests on the engine)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            events = sfn.get_execution_history(executionArn=arn)["events"][-1:]
-        except sfn.exceptions.ExecutionDoesNotExist:
-            events = []
-        if events and events[0]["type"] == "WaitStateEntered":
-            return
-        time.sleep(0.05)
-    raise AssertionError("the batch never waited for inference")
+    eventually(lambda: last_event_type(sfn, arn) == "WaitStateEntered", seconds=seconds,
+               poll=0.05, what="the batch waiting for inference")

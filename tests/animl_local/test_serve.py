@@ -6,7 +6,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 
 from animl_local.samples import write_sample_folder
 from tests.conftest import zip_bytes
+from tests.leftovers import eventually
 
 # Runs whole batches on the embedded engine (or deploys, or packages): the full tier.
 pytestmark = pytest.mark.slow
@@ -46,10 +46,9 @@ def cli(env: dict[str, str], *args: str) -> str:
 
 
 def wait_listed(env: dict[str, str], batch_id: str, status: str) -> None:
-    deadline = time.monotonic() + 90
-    while batch_id not in cli(env, "executions", "list", "--status", status, "--stage", "local"):
-        assert time.monotonic() < deadline, f"{batch_id} never {status}"
-        time.sleep(0.5)
+    eventually(lambda: batch_id in cli(env, "executions", "list", "--status", status,
+                                       "--stage", "local"),
+               seconds=90, poll=0.5, what=f"{batch_id} {status}")
 
 
 def test_uploads_and_inspection_from_other_processes(served: dict[str, str],

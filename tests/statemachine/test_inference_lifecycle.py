@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -16,6 +15,7 @@ from animl_local.standin_api import Fault, StandinApi
 from functions.batch import inference
 from functions.platform.graphql_client import AnimlApiClient
 from tests.conftest import API_KEY, TEST_SETTINGS, create_batch, jpeg_bytes, zip_bytes
+from tests.leftovers import eventually
 from tests.statemachine.test_ingest_batch_on_engine import (
     inference_resources,
     states_entered,
@@ -70,13 +70,11 @@ def wait_until_it_waits_for_inference(stage: EmbeddedStage, batch_id: str,
                                       seconds: float = 30) -> None:
     """Until the execution sits in AwaitInference (stopped there, moto aborts it cleanly; a
     stop that races a running task can end FAILED in moto, never on AWS)."""
-    deadline = time.monotonic() + seconds
-    while True:
-        events = stage.history(stage.execution_arn(batch_id))
-        if events and events[-1]["type"] == "WaitStateEntered":  # none yet: just started
-            return
-        assert time.monotonic() < deadline, "never waited for inference"
-        time.sleep(0.05)
+    def waiting() -> bool:
+        events = stage.history(stage.execution_arn(batch_id))  # none yet: just started
+        return bool(events) and events[-1]["type"] == "WaitStateEntered"
+
+    eventually(waiting, seconds=seconds, poll=0.05, what="the batch waiting for inference")
 
 
 @pytest.fixture
