@@ -47,6 +47,9 @@ class AwsCall:
     params: dict[str, Any]
     # The error code AWS answered with, if any: some answers need a permission of their own.
     error_code: str | None = None
+    # The function an event source mapping call concerns, as AWS resolves it (the answer's
+    # FunctionArn): the value of its `lambda:FunctionArn` condition key.
+    function_arn: str | None = None
 
 
 class UnknownAwsCall(LookupError):
@@ -89,10 +92,13 @@ def recording_aws_calls() -> Iterator[list[AwsCall]]:
                        _without_payload(api_params))
         calls.append(call)
         try:
-            return make_api_call(client, operation_name, api_params)
+            answer = make_api_call(client, operation_name, api_params)
         except ClientError as exc:
             call.error_code = exc.response.get("Error", {}).get("Code")
             raise
+        if call.service == "lambda" and isinstance(answer, dict):
+            call.function_arn = answer.get("FunctionArn")
+        return answer
 
     with mock.patch.object(BaseClient, "_make_api_call", recording):
         yield calls
@@ -234,16 +240,35 @@ def _sqs(operation: str, params: dict[str, Any], region: str, account: str) -> R
     return [(f"sqs:{action}", f"arn:aws:sqs:{region}:{account}:{name}")]
 
 
-# Event source mappings have no resource-level permissions to speak of: "*".
-_LAMBDA_UNSCOPED = {"CreateEventSourceMapping", "DeleteEventSourceMapping",
-                    "GetEventSourceMapping", "ListEventSourceMappings",
-                    "UpdateEventSourceMapping"}
+# Event source mappings (Service Authorization Reference): creating and listing have no resource
+# type ("*"); the others name the mapping, `event-source-mapping:<UUID>`.
+_LAMBDA_UNSCOPED = {"CreateEventSourceMapping", "ListEventSourceMappings"}
+_LAMBDA_MAPPING = {"DeleteEventSourceMapping", "GetEventSourceMapping",
+                   "UpdateEventSourceMapping"}
+# The mapping calls AWS evaluates the `lambda:FunctionArn` condition key for.
+_LAMBDA_FUNCTION_ARN_KEY = {"CreateEventSourceMapping", "DeleteEventSourceMapping",
+                            "UpdateEventSourceMapping"}
 
 
 def _lambda(operation: str, params: dict[str, Any], region: str, account: str) -> Requests:
     if operation in _LAMBDA_UNSCOPED:
         return [(f"lambda:{operation}", "*")]
+    if operation in _LAMBDA_MAPPING:
+        return [(f"lambda:{operation}",
+                 f"arn:aws:lambda:{region}:{account}:event-source-mapping:{params['UUID']}")]
     raise _unknown("lambda", operation)
+
+
+def condition_context(call: AwsCall, region: str, account: str) -> dict[str, str]:
+    """The condition keys AWS sets for `call` that our policies use (`lambda:FunctionArn`)."""
+    if call.service != "lambda" or call.operation not in _LAMBDA_FUNCTION_ARN_KEY:
+        return {}
+    function = call.params.get("FunctionName") or call.function_arn
+    if not function:
+        return {}
+    if not function.startswith("arn:"):
+        function = f"arn:aws:lambda:{region}:{account}:function:{function}"
+    return {"lambda:FunctionArn": function}
 
 
 def _states(operation: str, params: dict[str, Any], region: str, account: str) -> Requests:
@@ -268,29 +293,51 @@ _RULES: dict[str, Callable[[str, dict[str, Any], str, str], Requests]] = {
 
 # policy evaluation
 
-_UNSUPPORTED = ("NotAction", "NotResource", "Condition", "Principal", "NotPrincipal")
+_UNSUPPORTED = ("NotAction", "NotResource", "Principal", "NotPrincipal")
+# Condition operators this evaluator knows, and whether they read `*` and `?` as wildcards.
+_OPERATORS = {"StringEquals": False, "StringLike": True, "ArnEquals": False, "ArnLike": True}
 
 
-def allowed(policy: dict[str, Any], action: str, resource: str) -> bool:
+def allowed(policy: dict[str, Any], action: str, resource: str,
+            context: dict[str, str] | None = None) -> bool:
     """Whether `policy` allows `action` on `resource`: an Allow matches and no Deny does.
 
-    Enough IAM for our generated documents; a statement using more of it (conditions,
-    NotAction, ...) raises rather than being judged wrongly.
+    `context`: the request's condition keys. Enough IAM for our generated documents; a
+    statement using more of it (other operators, NotAction, ...) raises rather than being
+    judged wrongly.
     """
     statements = policy.get("Statement", [])
     verdicts = [statement["Effect"] for statement in _as_list(statements)
-                if _matches(statement, action, resource)]
+                if _matches(statement, action, resource, context or {})]
     return "Allow" in verdicts and "Deny" not in verdicts
 
 
-def _matches(statement: dict[str, Any], action: str, resource: str) -> bool:
+def _matches(statement: dict[str, Any], action: str, resource: str,
+             context: dict[str, str]) -> bool:
     unsupported = [key for key in _UNSUPPORTED if key in statement]
     if unsupported or statement.get("Effect") not in ("Allow", "Deny"):
         raise ValueError(f"statement not supported by this evaluator: {statement}")
     return (any(_wildcard_match(p, action, ignore_case=True)
                 for p in _as_list(statement["Action"]))
             and any(_wildcard_match(p, resource, ignore_case=False)
-                    for p in _as_list(statement["Resource"])))
+                    for p in _as_list(statement["Resource"]))
+            and _conditions_hold(statement, context))
+
+
+def _conditions_hold(statement: dict[str, Any], context: dict[str, str]) -> bool:
+    """Every operator, every key: one of its values matches. A key the request lacks fails
+    (as in IAM for operators without `IfExists`)."""
+    for operator, keys in statement.get("Condition", {}).items():
+        if operator not in _OPERATORS:
+            raise ValueError(f"condition operator not supported by this evaluator: {operator}")
+        wildcards = _OPERATORS[operator]
+        for key, values in keys.items():
+            value = context.get(key)
+            if value is None or not any(
+                    _wildcard_match(v, value, ignore_case=False) if wildcards else v == value
+                    for v in _as_list(values)):
+                return False
+    return True
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -10,15 +10,36 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from functions.platform.settings import APP_NAME, Settings
 
 CHALICE_DIR = Path(__file__).resolve().parent.parent / ".chalice"
 STAGES = ("dev", "prod")
 
-LOGS = {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream",
-                                      "logs:PutLogEvents"], "Resource": "arn:aws:logs:*:*:*"}
+class Unscoped(NamedTuple):
+    reason: str
+    condition_key: str | None = None  # what narrows the grant instead, if anything
+
+
+# Every `"Resource": "*"` in a policy, and why AWS leaves no narrower choice (Service
+# Authorization Reference: the action has no resource type). A test refuses any other `*`.
+UNSCOPED_ACTIONS = {
+    "sqs:ListQueues": Unscoped("no resource type: it lists the account's queues (by prefix)"),
+    "lambda:ListEventSourceMappings": Unscoped("no resource type, no condition key; reads only"),
+    "lambda:CreateEventSourceMapping": Unscoped(
+        "no resource type; the condition limits it to the stage's batch inference function",
+        condition_key="lambda:FunctionArn"),
+}
+
+
+def _logs(s: Settings, *functions: str) -> dict[str, Any]:
+    """Writes to the function's own log group (`/aws/lambda/<deployed name>`), nothing else."""
+    groups = [f"arn:aws:logs:*:*:log-group:/aws/lambda/{name}" for name in functions]
+    return {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream",
+                                          "logs:PutLogEvents"],
+            # The group itself (CreateLogGroup), and its streams (`<group>:log-stream:<name>`).
+            "Resource": [arn for group in groups for arn in (group, f"{group}:*")]}
 
 
 def _objects(bucket: str, *actions: str) -> dict[str, Any]:
@@ -45,12 +66,25 @@ def _queues(s: Settings, *actions: str) -> dict[str, Any]:
             "Resource": f"arn:aws:sqs:*:*:{s.inference_queue_prefix}*"}
 
 
-def _mappings() -> dict[str, Any]:
-    # Event source mappings cannot be scoped by resource at creation time.
-    return {"Effect": "Allow", "Action": ["lambda:CreateEventSourceMapping",
-                                          "lambda:DeleteEventSourceMapping",
-                                          "lambda:GetEventSourceMapping",
-                                          "lambda:ListEventSourceMappings"], "Resource": "*"}
+def inference_function_arn_pattern(s: Settings) -> str:
+    return f"arn:aws:lambda:*:*:function:{s.inference_function_name}"
+
+
+def _mappings(s: Settings, change: str) -> list[dict[str, Any]]:
+    """Event source mappings from the batch's queue to the API's batch inference function only.
+
+    AWS's Service Authorization Reference gives CreateEventSourceMapping no resource type and
+    DeleteEventSourceMapping (and UpdateEventSourceMapping, unused here) the event source
+    mapping's ARN, whose UUID says nothing of its function: both take the `lambda:FunctionArn`
+    condition key, the function the mapping sends to. Listing has neither, and reads only.
+    """
+    to_inference = {"ArnLike": {"lambda:FunctionArn": inference_function_arn_pattern(s)}}
+    resource = {"Create": "*", "Delete": "arn:aws:lambda:*:*:event-source-mapping:*"}[change]
+    return [
+        {"Effect": "Allow", "Action": f"lambda:{change}EventSourceMapping", "Resource": resource,
+         "Condition": to_inference},
+        {"Effect": "Allow", "Action": "lambda:ListEventSourceMappings", "Resource": "*"},
+    ]
 
 
 def _executions(s: Settings, *actions: str) -> dict[str, Any]:
@@ -86,21 +120,35 @@ def function_statements(s: Settings) -> dict[str, list[dict[str, Any]]]:
             _objects(s.dead_letter_bucket, "PutObject", "AbortMultipartUpload"), *_api(s)],
         "summarize_batch": [*_batch_records(s), *_api(s)],
         "provision_inference": [
-            _queues(s, "CreateQueue", "GetQueueAttributes", "SetQueueAttributes"), _mappings()],
+            _queues(s, "CreateQueue", "GetQueueAttributes", "SetQueueAttributes"),
+            *_mappings(s, "Create")],
         "check_inference": [_queues(s, "GetQueueUrl", "GetQueueAttributes")],
-        "teardown_inference": [inference_queues, _mappings(), *_api(s), *_batch_records(s)],
-        "ingest_delete": [inference_queues, _mappings(), *_api(s), *_batch_records(s),
+        "teardown_inference": [inference_queues, *_mappings(s, "Delete"), *_api(s),
+                               *_batch_records(s)],
+        "ingest_delete": [inference_queues, *_mappings(s, "Delete"), *_api(s),
+                          *_batch_records(s),
                           _executions(s, "DescribeExecution", "StopExecution")],
         "sweep_inference_resources": [
             inference_queues, {"Effect": "Allow", "Action": "sqs:ListQueues", "Resource": "*"},
-            _mappings(), *_api(s), *_batch_records(s), _executions(s, "DescribeExecution")],
+            *_mappings(s, "Delete"), *_api(s), *_batch_records(s),
+            _executions(s, "DescribeExecution")],
         "on_execution_status_change": [*_api(s), *_batch_records(s)],
     }
 
 
+def deployed_names(s: Settings, function: str) -> list[str]:
+    """The Lambda functions that run under `function`'s role: itself, and for ingest_delete
+    its copy `IngestDelete-<stage>` (animl_local.deploy publishes it with the same role)."""
+    names = [s.function_name(function)]
+    if function == "ingest_delete":
+        names.append(s.ingest_delete_function_name)
+    return names
+
+
 def policy_documents(stage: str) -> dict[str, dict[str, Any]]:
     settings = Settings(stage=stage)
-    return {name: {"Version": "2012-10-17", "Statement": [LOGS, *statements]}
+    return {name: {"Version": "2012-10-17",
+                   "Statement": [_logs(settings, *deployed_names(settings, name)), *statements]}
             for name, statements in function_statements(settings).items()}
 
 

@@ -21,6 +21,7 @@ from animl_local.aws_calls import (
     UnknownAwsCall,
     allowed,
     chalice_name,
+    condition_context,
     iam_requests,
     recording_aws_calls,
     running_function,
@@ -62,9 +63,10 @@ def policy_misses(calls: Iterable[AwsCall]) -> list[str]:
         name = chalice_name(call.function_name, STAGE)
         if name is None:
             continue  # the API's inference consumer: not ours, not our policy
+        context = condition_context(call, REGION, ACCOUNT_ID)
         for action, resource in iam_requests(call.service, call.operation, call.params, REGION,
                                              ACCOUNT_ID, call.error_code):
-            if name not in POLICIES or not allowed(POLICIES[name], action, resource):
+            if name not in POLICIES or not allowed(POLICIES[name], action, resource, context):
                 misses.add(f"{name}: {action} on {resource} ({call.service} {call.operation})")
     return sorted(misses)
 
@@ -227,6 +229,35 @@ def test_an_explicit_deny_wins_and_unsupported_statements_raise() -> None:
         allowed(conditional, "s3:GetObject", "arn:aws:s3:::bucket-a/x")
 
 
+MAPPINGS_TO_F = {"Statement": [
+    {"Effect": "Allow", "Action": "lambda:CreateEventSourceMapping", "Resource": "*",
+     "Condition": {"ArnLike": {"lambda:FunctionArn": "arn:aws:lambda:*:*:function:f"}}}]}
+
+
+@pytest.mark.parametrize(("context", "expected"), [
+    ({"lambda:FunctionArn": "arn:aws:lambda:us-west-2:123456789012:function:f"}, True),
+    ({"lambda:FunctionArn": "arn:aws:lambda:us-west-2:123456789012:function:other"}, False),
+    ({"lambda:FunctionArn": "arn:aws:lambda:us-west-2:123456789012:function:f2"}, False),
+    ({}, False),  # a key the request lacks fails the condition, as in IAM
+])
+def test_a_condition_allows_only_the_requests_whose_keys_match(context: dict,
+                                                               expected: bool) -> None:
+    assert allowed(MAPPINGS_TO_F, "lambda:CreateEventSourceMapping", "*", context) is expected
+
+
+def test_mapping_calls_carry_the_function_they_concern() -> None:
+    created = AwsCall("x", "lambda", "CreateEventSourceMapping",
+                      {"FunctionName": "f", "EventSourceArn": "arn:aws:sqs:r:a:q"})
+    deleted = AwsCall("x", "lambda", "DeleteEventSourceMapping", {"UUID": "u-1"},
+                      function_arn="arn:aws:lambda:us-west-2:123456789012:function:g")
+    listed = AwsCall("x", "lambda", "ListEventSourceMappings", {"FunctionName": "f"})
+    assert condition_context(created, REGION, ACCOUNT_ID) == {
+        "lambda:FunctionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:f"}
+    assert condition_context(deleted, REGION, ACCOUNT_ID) == {
+        "lambda:FunctionArn": "arn:aws:lambda:us-west-2:123456789012:function:g"}
+    assert condition_context(listed, REGION, ACCOUNT_ID) == {}
+
+
 @pytest.mark.parametrize(("service", "operation", "params", "expected"), [
     ("s3", "HeadObject", {"Bucket": "b", "Key": "k/1.jpg"},
      [("s3:GetObject", "arn:aws:s3:::b/k/1.jpg")]),
@@ -251,6 +282,9 @@ def test_an_explicit_deny_wins_and_unsupported_statements_raise() -> None:
      [("states:StopExecution", "arn:aws:states:r:a:execution:m:x")]),
     ("lambda", "ListEventSourceMappings", {"FunctionName": "f"},
      [("lambda:ListEventSourceMappings", "*")]),
+    ("lambda", "DeleteEventSourceMapping", {"UUID": "u-1"},
+     [("lambda:DeleteEventSourceMapping",
+       "arn:aws:lambda:us-west-2:123456789012:event-source-mapping:u-1")]),
 ])
 def test_iam_requests_follow_aws_authorization(service: str, operation: str,
                                                params: dict, expected: list) -> None:
