@@ -7,9 +7,11 @@ The session's clients use the default credentials and region, and `AWS_ENDPOINT_
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from functions.platform.bucket_owner import expect_owner
 from functions.platform.graphql_client import AnimlApiClient, client_for_stage
 from functions.platform.settings import Settings
 
@@ -31,11 +33,15 @@ class Stage:
         return cls(settings=Settings(stage=stage, region=region), session=session)
 
     def client(self, name: str) -> Any:
-        return self.session.client(name, region_name=self.settings.region)
+        client = self.session.client(name, region_name=self.settings.region)
+        if name == "s3":  # every call naming a stage bucket expects the stage's account
+            expect_owner(client, self.settings.buckets, lambda: self.account)
+        return client
 
-    @property
+    @cached_property
     def account(self) -> str:
-        return self.client("sts").get_caller_identity()["Account"]
+        """The credentials' account (one STS call per Stage)."""
+        return str(self.client("sts").get_caller_identity()["Account"])
 
     def api(self) -> AnimlApiClient:
         return client_for_stage(self.client("ssm"), self.client("secretsmanager"),

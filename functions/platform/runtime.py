@@ -18,6 +18,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from functions.platform.bucket_owner import expect_owner, invocation_account
 from functions.platform.graphql_client import AnimlApiClient, read_api_credentials
 from functions.platform.settings import Settings
 
@@ -46,6 +47,8 @@ class Runtime:
             if name not in self._clients:
                 self._clients[name] = self._session.client(
                     name, region_name=self.settings.region, config=AWS_CLIENT_CONFIG)
+                if name == "s3":  # every call naming a stage bucket expects our account's
+                    expect_owner(self._clients[name], self.settings.buckets, invocation_account)
             return self._clients[name]
 
     def api(self) -> AnimlApiClient:
