@@ -24,6 +24,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from animl_local import signing_key, stack
 from animl_local.aws_stage import Stage
 
@@ -31,22 +33,33 @@ from animl_local.aws_stage import Stage
 INGEST_DELETE = "ingest_delete"
 # What the copy takes over from the function Chalice deployed (besides the code).
 COPIED_CONFIGURATION = ("Handler", "Runtime", "Role", "Timeout", "MemorySize")
+# A stage bucket keeps all four of S3's Block Public Access settings on.
+BLOCK_PUBLIC_ACCESS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy",
+                       "RestrictPublicBuckets")
+# ACL grantees that open a bucket to everyone (S3's predefined groups).
+PUBLIC_GRANTEES = ("http://acs.amazonaws.com/groups/global/AllUsers",
+                   "http://acs.amazonaws.com/groups/global/AuthenticatedUsers")
+# What S3 answers a HeadBucket for a missing bucket, and for one of another owner.
+_MISSING = ("404", "NoSuchBucket", "NotFound")
+_NOT_OURS = ("403", "AccessDenied")
 
 
 class DeployError(Exception):
     """A prerequisite is missing or a step failed; the message says which."""
 
 
-def deploy(stage: Stage, run_chalice: bool = True, tuning: dict[str, Any] | None = None
-           ) -> dict[str, Any]:
-    """Create or update everything of the stage; `tuning` overrides the ASL's timing values."""
+def deploy(stage: Stage, run_chalice: bool = True, tuning: dict[str, Any] | None = None,
+           overrides: dict[str, str] | None = None) -> dict[str, Any]:
+    """Create or update everything of the stage; `tuning` overrides the ASL's timing values,
+    `overrides` the stage's stack parameters (stack.MOTO_PARAMETERS for a moto server)."""
     settings = stage.settings
     check_api_prerequisites(stage)
     entry = _stage_entry(settings.stage)
     cfn, name = stage.client("cloudformation"), stack.stack_name(settings)
+    account = stage.account
+    refuse_exposed_buckets(stage, account)
     if stack.stack_status(cfn, name) in (None, "ROLLBACK_COMPLETE"):
         refuse_buckets_outside_the_stack(stage)
-    account = stage.account
     chalice_functions = configured_functions(stage)
     machine_functions = {function: stack.function_arn(settings, account, function)
                          for function in stack.state_machine_functions(chalice_functions)}
@@ -54,7 +67,8 @@ def deploy(stage: Stage, run_chalice: bool = True, tuning: dict[str, Any] | None
     parameters = {"Stage": settings.stage, **entry["parameters"],
                   "SigningPublicKey": public_key.pem,
                   "SigningKeyFingerprint": public_key.fingerprint,
-                  "IngestBatchFunctionArns": ",".join(sorted(machine_functions.values()))}
+                  "IngestBatchFunctionArns": ",".join(sorted(machine_functions.values())),
+                  **(overrides or {})}
     try:
         body = stack.render_template(settings, machine_functions, tuning)
         stack_change = stack.apply(cfn, name, body, parameters)
@@ -124,6 +138,80 @@ def check_api_prerequisites(stage: Stage) -> None:
                           + ", ".join(missing))
 
 
+def refuse_exposed_buckets(stage: Stage, account: str) -> None:
+    """Before anything changes: each stage bucket that exists is the account's, and private.
+
+    Bucket names are predictable, so a bucket of the stage's name may belong to someone else, or
+    be one of ours opened up by hand; deploying would pour images into it.
+    """
+    s3 = stage.client("s3")
+    problems = [f"{bucket} {why}" for bucket in stage.settings.buckets
+                if (why := bucket_exposure(s3, bucket, account))]
+    if problems:
+        raise DeployError("refusing to deploy: " + "; ".join(problems) + " (a stage bucket must "
+                          "belong to this account and keep all public access blocked)")
+
+
+def bucket_exposure(s3: Any, bucket: str, account: str) -> str | None:
+    """Why `bucket` may not hold the stage's data; None when it is missing, or ours and private.
+
+    `s3` adds ExpectedBucketOwner (functions.platform.bucket_owner): S3 answers 403 for a bucket
+    of another account, whatever its policy grants us.
+    """
+    try:
+        s3.head_bucket(Bucket=bucket)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code")
+        if code in _MISSING:
+            return None
+        if code in _NOT_OURS:
+            return (f"exists but is not owned by account {account} (or these credentials may "
+                    "not reach it)")
+        raise
+    reasons = [why for why in (_public_access_not_blocked(s3, bucket), _public_policy(s3, bucket),
+                               _public_acl(s3, bucket)) if why]
+    return "is public: " + ", ".join(reasons) if reasons else None
+
+
+def _public_access_not_blocked(s3: Any, bucket: str) -> str | None:
+    try:
+        block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "NoSuchPublicAccessBlockConfiguration":
+            raise
+        block = {}
+    off = [flag for flag in BLOCK_PUBLIC_ACCESS if not block.get(flag)]
+    return f"Block Public Access off ({', '.join(off)})" if off else None
+
+
+def _public_policy(s3: Any, bucket: str) -> str | None:
+    """A policy statement that allows everyone (Principal "*"), conditions or not: stricter than
+    S3's own rule, which lets some fixed-value conditions make such a statement non-public."""
+    try:
+        policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "NoSuchBucketPolicy":
+            raise
+        return None
+    for statement in _as_list(policy.get("Statement", [])):
+        principal = statement.get("Principal")
+        everyone = principal == "*" or (isinstance(principal, dict)
+                                        and "*" in _as_list(principal.get("AWS")))
+        if statement.get("Effect") == "Allow" and everyone:
+            return "its bucket policy allows everyone (Principal *)"
+    return None
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _public_acl(s3: Any, bucket: str) -> str | None:
+    grants = s3.get_bucket_acl(Bucket=bucket).get("Grants", [])
+    groups = sorted({g["Grantee"].get("URI", "") for g in grants} & set(PUBLIC_GRANTEES))
+    return f"its ACL grants {', '.join(g.rsplit('/', 1)[-1] for g in groups)}" if groups else None
+
+
 def refuse_buckets_outside_the_stack(stage: Stage) -> None:
     """Before a stack is created: a stage bucket that already exists would fail it halfway."""
     s3 = stage.client("s3")
@@ -131,8 +219,10 @@ def refuse_buckets_outside_the_stack(stage: Stage) -> None:
     for bucket in stage.settings.buckets:
         try:
             s3.head_bucket(Bucket=bucket)
-        except s3.exceptions.ClientError:
-            continue
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _MISSING:
+                continue
+            raise
         existing.append(bucket)
     if existing:
         raise DeployError(

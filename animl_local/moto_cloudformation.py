@@ -23,10 +23,39 @@ from moto.stepfunctions.responses import get_backend as stepfunctions_backend
 
 
 def install() -> None:
-    """Make moto's CloudFormation (in this process) use the types below."""
+    """Make moto's CloudFormation (in this process) use the types below, and drop list items
+    that resolve to AWS::NoValue."""
     parsing.get_model_list.cache_clear()
     parsing.get_model_map.cache_clear()
     parsing.get_name_type_map.cache_clear()
+    if parsing.clean_json is not _clean_json:
+        global _moto_clean_json
+        _moto_clean_json = parsing.clean_json
+        parsing.clean_json = _clean_json  # its own recursive calls find this one too
+
+
+_moto_clean_json: Any = parsing.clean_json
+
+
+def _clean_json(resource_json: Any, resources_map: Any) -> Any:
+    """moto's clean_json, but as CloudFormation does, `AWS::NoValue` removes a list item (the
+    statement an `Fn::If` leaves out) instead of leaving a null in its place."""
+    if isinstance(resource_json, list):
+        return [_clean_json(item, resources_map) for item in resource_json
+                if not _is_no_value(item, resources_map)]
+    return _moto_clean_json(resource_json, resources_map)
+
+
+def _is_no_value(item: Any, resources_map: Any) -> bool:
+    if not isinstance(item, dict):
+        return False
+    if item == {"Ref": "AWS::NoValue"}:
+        return True
+    if list(item) == ["Fn::If"]:
+        condition, if_true, if_false = item["Fn::If"]
+        chosen = if_true if resources_map.lazy_condition_map[condition] else if_false
+        return _is_no_value(chosen, resources_map)
+    return False
 
 
 def _s3(account_id: str) -> Any:

@@ -29,6 +29,10 @@ TEMPLATE_PATH = INFRASTRUCTURE_DIR / "stage.yaml"
 STAGE_SETTINGS_PATH = INFRASTRUCTURE_DIR / "stages.json"
 # CloudFormation's limit for a template passed in the request (TemplateBody), in bytes.
 TEMPLATE_BODY_MAX_BYTES = 51_200
+# Stack parameters for moto in place of AWS: its server speaks plain HTTP, and it enforces a bucket
+# policy's `Principal: *` Deny without evaluating the condition, so the TLS-only statement would
+# deny the stage its own objects. Never for a stage of stages.json (a test holds them to it).
+MOTO_PARAMETERS = {"RequireTls": "false"}
 # What CloudFormation answers when a change set or update would change nothing.
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
 ENDED = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_COMPLETE",

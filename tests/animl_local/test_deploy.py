@@ -22,7 +22,7 @@ from animl_local.aws_stage import Stage
 from animl_local.deploy import DeployError, deploy, teardown
 from animl_local.engine import ENGINE_CONFIG, LOCAL_TUNING
 from animl_local.lambda_adapter import handlers_serve_invocations
-from animl_local.stack import STAGE_SETTINGS_PATH
+from animl_local.stack import MOTO_PARAMETERS, STAGE_SETTINGS_PATH
 from animl_local.standin_api import StandinApi, StandinAws
 from functions.platform.graphql_client import AnimlApiClient
 from functions.platform.settings import Settings
@@ -141,12 +141,12 @@ def test_a_stage_deploys_updates_ingests_stops_and_tears_down(
             handlers_serve_invocations():
         stage = Stage(settings, boto3.session.Session(region_name=REGION), project_dir=project)
         with pytest.raises(DeployError, match="deploy animl-api first"):
-            deploy(stage, tuning=tuning)
+            deploy(stage, tuning=tuning, overrides=MOTO_PARAMETERS)
         api_of_the_animl_stack(standin)
 
-        first = deploy(stage, tuning=tuning)
+        first = deploy(stage, tuning=tuning, overrides=MOTO_PARAMETERS)
         after_first = inventory()
-        second = deploy(stage, tuning=tuning)
+        second = deploy(stage, tuning=tuning, overrides=MOTO_PARAMETERS)
 
         assert (first["stack"], second["stack"]) == ("created", "unchanged")
         assert inventory() == after_first
