@@ -8,7 +8,8 @@ per S3 client adds it, so no call site can forget: for each operation whose inpu
 `ExpectedSourceBucketOwner` when a copy's `CopySource` is one. A value the caller set wins.
 
 The owner is the stage's account: on Lambda, from the invocation's function ARN (no STS call),
-remembered by `remember_invocation`; for operator tools, their credentials' account.
+remembered by `remember_invocation`, which each handler calls; for operator tools, the account of
+their credentials.
 """
 
 from __future__ import annotations
@@ -73,9 +74,3 @@ def remember_invocation(context: Any) -> None:
 def invocation_account() -> str | None:
     """The account of the latest invocation this container served, None before the first."""
     return _invocation_account
-
-
-def remember_invocation_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
-    """Chalice middleware for every handler: `app.register_middleware(this, "all")`."""
-    remember_invocation(getattr(event, "context", None))
-    return get_response(event)

@@ -131,20 +131,6 @@ def test_before_any_invocation_nothing_is_expected(aws: None,
     assert [h.get(HEADER) for _, h in sent] == [None]
 
 
-def test_the_middleware_remembers_the_account_of_each_invocation(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bucket_owner, "_invocation_account", None)
-
-    @dataclass
-    class Event:
-        context: Context
-
-    arn = f"arn:aws:lambda:{REGION}:{THEIRS}:function:animl-ingest-test-inspect_archive"
-    assert bucket_owner.remember_invocation_middleware(Event(Context(arn)),
-                                                       lambda event: "answer") == "answer"
-    assert bucket_owner.invocation_account() == THEIRS
-
-
 @pytest.mark.parametrize(("copy_source", "bucket"), [
     ({"Bucket": "b", "Key": "k"}, "b"), ("b/k/1.jpg", "b"), ("/b/k?versionId=3", "b"),
     ("b%2Dx/k", "b-x"), (None, None)])
