@@ -26,6 +26,7 @@ from functions.batch import (
 )
 from functions.image.ingest_image import Services
 from functions.platform import logs
+from functions.platform.bucket_owner import remember_invocation
 from functions.platform.runtime import Runtime, account_of, image_pool, runtime
 from functions.platform.settings import Settings
 
@@ -41,9 +42,11 @@ INGESTION_BUCKET = os.environ.get("INGESTION_BUCKET", Settings(stage="dev").inge
 
 def _about_the_batch(handler: Callable[[dict[str, Any], Any], Any]
                      ) -> Callable[[dict[str, Any], Any], Any]:
-    """Log lines of a state-machine task carry its batch (and group)."""
+    """Log lines of a state-machine task carry its batch (and group); S3 calls expect the
+    invocation's account as bucket owner."""
     @functools.wraps(handler)
     def with_batch(event: dict[str, Any], context: Any) -> Any:
+        remember_invocation(context)
         item = event.get("item") or {}
         with logs.about(batchId=event.get("batchId") or event.get("batch"),
                         group=item.get("group")):
@@ -63,6 +66,7 @@ def _inference_clients(rt: Runtime) -> inference.Clients:
 @blueprint.on_s3_event(bucket=INGESTION_BUCKET, events=["s3:ObjectCreated:*"], name="on_upload")
 def on_upload(event: Any) -> None:
     """Entry point: a zip starts its batch, an image is ingested, anything else is ignored."""
+    remember_invocation(event.context)
     rt = runtime()
     logger.info(uploads.receive_upload(
         lambda: _services(rt), rt.client("stepfunctions"),
@@ -155,6 +159,7 @@ def ingest_delete(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @blueprint.schedule("rate(1 hour)", name="sweep_inference_resources")
 def sweep_inference_resources(event: Any) -> dict[str, Any]:
     """Release per-batch resources of batches abandoned longer than the configured age."""
+    remember_invocation(event.context)
     rt = runtime()
     swept = lifecycle.sweep(rt.client("stepfunctions"), _inference_clients(rt), rt.api(),
                             rt.client("s3"), rt.settings, account_of(event.context),
@@ -172,5 +177,6 @@ def sweep_inference_resources(event: Any) -> dict[str, Any]:
 )
 def on_execution_status_change(event: Any) -> None:
     """Record a batch error for an IngestBatch execution that ended badly."""
+    remember_invocation(event.context)
     rt = runtime()
     lifecycle.record_bad_end(rt.api(), rt.client("s3"), rt.settings, event.to_dict())
