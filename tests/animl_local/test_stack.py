@@ -154,8 +154,9 @@ def test_every_real_stage_keeps_tls_required() -> None:
     assert stack.MOTO_PARAMETERS == {"RequireTls": "false"}  # moto's only departure
 
 
-def test_every_bucket_refuses_requests_without_tls(aws: None) -> None:
-    settings = Settings(stage="prod", region=REGION)
+@pytest.mark.parametrize("stage_name", sorted(json.loads(stack.STAGE_SETTINGS_PATH.read_text())))
+def test_every_bucket_refuses_requests_without_tls(aws: None, stage_name: str) -> None:
+    settings = Settings(stage=stage_name, region=REGION)
     cfn, s3 = (boto3.client("cloudformation", region_name=REGION),
                boto3.client("s3", region_name=REGION))
     assert stack.apply(cfn, stack.stack_name(settings), rendered(settings),
