@@ -247,10 +247,14 @@ def verdict(execution_status: str, images: list[dict[str, Any]]) -> Verdict:
     """One sentence on how the batch went for the photos (not for the workflow)."""
     counted = [r for r in images if r["outcome"] != SKIPPED]
     ingested = sum(1 for r in counted if r["outcome"] == INGESTED)
-    if execution_status not in ("SUCCEEDED", "RUNNING"):
+    if execution_status == "RUNNING":
+        return Verdict("warn", f"The batch is still running: {ingested} of the {len(counted)} "
+                               "images handled so far are in Animl.")
+    if execution_status != "SUCCEEDED":
+        handled = (f"{ingested} of the {len(counted)} images handled before that are in Animl"
+                   if counted else "no image was handled")
         return Verdict("bad", f"The batch did not finish ({execution_status.lower()}): "
-                              f"{ingested} of the {len(counted)} images handled before that are "
-                              "in Animl.")
+                              f"{handled}. Where and why it stopped is below.")
     if not counted:
         return Verdict("warn", "No photos in this batch were ingested: it held none.")
     if ingested == len(counted):
@@ -304,7 +308,7 @@ def summary_section(described: dict[str, Any], images: list[dict[str, Any]]) -> 
     return f"""<section id="summary">
 <p class="verdict {told.tone}" id="verdict">{e(told.text)}</p>
 {serial_hint(images)}{failure}
-<ul class="outcomes" id="outcome-counts">{outcome_items or "<li>no files</li>"}</ul>
+<ul class="outcomes" id="outcome-counts">{outcome_items or "<li>No files were handled.</li>"}</ul>
 {reason_table(batch_id, reason_groups(images))}
 {batch_errors}{warning_list}
 </section>"""

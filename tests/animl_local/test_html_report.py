@@ -79,6 +79,11 @@ frame.addEventListener("load", () => {
   result.shownText = doc.getElementById("filter-shown").textContent;
   doc.querySelector("button.show-reason").click();  // the summary's first "show"
   result.rowsAfterShow = shownRows();
+  select.value = "";
+  doc.getElementById("filter-outcome").value = "ingested";
+  doc.getElementById("filter-outcome").dispatchEvent(new Event("change"));
+  result.outcomesShown = Array.from(doc.querySelectorAll("tr.image"))
+    .filter((row) => row.getClientRects().length > 0).map((row) => row.dataset.outcome);
   document.getElementById("result").textContent = JSON.stringify(result);
 });
 </script></body></html>"""
@@ -225,6 +230,13 @@ def test_most_images_without_a_serial_number_is_said_first_and_plainly() -> None
     assert page.index('id="images-section"') < page.index('id="engineering"')
 
 
+def test_a_batch_still_running_is_not_judged_yet() -> None:
+    rows = [dead_letter("x.jpg", "Unknown Serial Number"), ingested("a.jpg")]
+    elements = parse(render_html(described("RUNNING"), rows))
+
+    assert elements.text["verdict"].startswith("The batch is still running: 1 of the 2 images")
+
+
 def test_a_few_images_without_a_serial_number_raise_no_alarm() -> None:
     rows = [dead_letter("x.jpg", "Unknown Serial Number"), ingested("a.jpg"), ingested("b.jpg")]
     elements = parse(render_html(described(), rows))
@@ -288,6 +300,7 @@ def test_a_run_report_reads_summary_first_fits_1280_px_and_filters(tmp_path: Pat
     assert layout["rowsAfter"] == ["Unknown Serial Number"] * 6
     assert layout["shownText"] == "6 of 11 shown"
     assert layout["rowsAfterShow"] == ["Unknown Serial Number"] * 6
+    assert layout["outcomesShown"] == ["ingested"] * 4
 
 
 @pytest.mark.slow
@@ -301,7 +314,7 @@ def test_a_failed_run_report_shows_where_it_failed(tmp_path: Path) -> None:
     page = parse(rendered_dom(out / "report.html", tmp_path / "profile"))
 
     assert page.text["execution-status"] == "FAILED"
-    assert page.text["verdict"].startswith("The batch did not finish (failed)")
+    assert page.text["verdict"].startswith("The batch did not finish (failed): no image was")
     states = {a["data-state"]: a["data-status"] for a in page.with_attr("g", "data-state")}
     assert states["BatchFailed"] == "FAILED"
     assert states["RecordBatchError"] == "SUCCEEDED"
