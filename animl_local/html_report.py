@@ -138,6 +138,21 @@ def relative_thumbnails(images: list[dict[str, Any]]) -> dict[str, str]:
     return sources
 
 
+def relative_full_views(images: list[dict[str, Any]]) -> dict[str, str]:
+    """Per path, a link to the photo at a size worth looking at: the medium rendition, or the
+    dead-lettered file itself."""
+    links = {}
+    for row in images:
+        keys = row.get("keys") or []
+        if row["outcome"] == INGESTED:
+            medium = next((k for k in keys if k.startswith("medium/")), None)
+            if medium:
+                links[row["path"]] = quote(f"serving/{medium}")
+        elif row["outcome"] == DEAD_LETTER and keys and row.get("id"):
+            links[row["path"]] = quote(f"dead-letter/{keys[0]}")
+    return links
+
+
 def thumbnail_key(row: dict[str, Any]) -> str | None:
     """The object that shows an image: its small rendition in the serving bucket, or, for a
     dead-lettered file that reached the API (so it decodes), the file in the dead-letter bucket.
@@ -374,11 +389,13 @@ def reason_cell(row: dict[str, Any]) -> str:
                           for w in row.get("warnings") or [])
 
 
-def image_row(row: dict[str, Any], thumbnail: str | None) -> str:
+def image_row(row: dict[str, Any], thumbnail: str | None, full_view: str | None) -> str:
     e = html.escape
     md = row.get("md") or {}
     cell = (f'<img class="thumb" loading="eager" src="{e(thumbnail)}" alt="{e(row["path"])}">'
             if thumbnail else '<span class="nothumb">no preview</span>')
+    if thumbnail and full_view:
+        cell = f'<a href="{e(full_view)}" target="_blank" rel="noopener">{cell}</a>'
     image_id = f'<div class="id">{e(str(row["id"]))}</div>' if row.get("id") else ""
     return (f'<tr class="image" data-outcome="{e(row["outcome"])}" '
             f'data-reason="{e(str(row.get("reason") or ""))}">'
@@ -404,8 +421,10 @@ def filters(images: list[dict[str, Any]]) -> str:
             f'{len(images)} shown</span></div>')
 
 
-def images_section(images: list[dict[str, Any]], thumbnails: Mapping[str, str]) -> str:
-    rows = "".join(image_row(row, thumbnails.get(row["path"])) for row in images)
+def images_section(images: list[dict[str, Any]], thumbnails: Mapping[str, str],
+                   full_views: Mapping[str, str]) -> str:
+    rows = "".join(image_row(row, thumbnails.get(row["path"]), full_views.get(row["path"]))
+                   for row in images)
     total = sum(1 for r in images if thumbnails.get(r["path"]))
     return f"""<section id="images-section"><h2>Images</h2>
 {filters(images)}
@@ -545,8 +564,10 @@ def render_html(described: dict[str, Any], images: list[dict[str, Any]],
                 definition: dict[str, Any] | None = None,
                 thumbnails: Mapping[str, str] | None = None) -> str:
     """The page. `thumbnails`: an image source per path (default: the files `run` mirrors
-    beside the report; `embedded_thumbnails` for a page that stands alone)."""
+    beside the report, each linked to a larger view; `embedded_thumbnails` for a page that
+    stands alone, with no links)."""
     definition = definition or load_definition()
+    full_views = relative_full_views(images) if thumbnails is None else {}
     thumbnails = relative_thumbnails(images) if thumbnails is None else thumbnails
     execution = described["execution"]
     batch = described.get("batch") or {}
@@ -559,7 +580,7 @@ def render_html(described: dict[str, Any], images: list[dict[str, Any]],
 <body data-execution-status="{html.escape(str(execution.get("status")))}">
 <h1>{title}</h1>
 {summary_section(described, images)}
-{images_section(images, thumbnails)}
+{images_section(images, thumbnails, full_views)}
 {engineering_section(described, definition)}
 <script>{SCRIPT}</script>
 </body></html>

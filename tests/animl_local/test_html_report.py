@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 
@@ -292,6 +293,9 @@ def test_a_run_report_reads_summary_first_fits_1280_px_and_filters(tmp_path: Pat
     assert layout["scrollWidth"] <= layout["clientWidth"] <= VIEWPORT  # no horizontal overflow
     # Every thumbnail displayed: the small renditions, and the dead-lettered photos.
     assert layout["thumbnails"]["total"] == layout["thumbnails"]["loaded"] == "10"
+    # Each thumbnail links to a larger view beside the report (medium rendition or the file).
+    links = [unquote(a["href"]) for a in page.with_attr("a", "href")]
+    assert len(links) == 10 and all((out / link).is_file() for link in links)
     # The markup in a folder name stayed text.
     assert layout["scripts"] == 1 and layout["pwned"] is None
     assert f"{SCRIPT_IN_PATH}/x.jpg" in layout["paths"]
