@@ -236,7 +236,17 @@ class ReasonGroup:
     reason: str
     outcome: str
     count: int
-    combinations: Counter[str]  # for MULTIPLE_ERRORS: which errors came together, how often
+    # What the group is made of, how often: for MULTIPLE_ERRORS the errors that came together;
+    # for a missing serial the cameras (one upload per camera fixes them).
+    breakdown: Counter[str]
+
+
+def breakdown_of(reason: str, members: list[dict[str, Any]]) -> Counter[str]:
+    if reason == reasons.MULTIPLE_ERRORS:
+        return Counter(" + ".join(errors_of(r)) for r in members)
+    if reason == UNKNOWN_SERIAL:
+        return Counter(camera_name(r.get("md") or {}) or "camera not named" for r in members)
+    return Counter()
 
 
 def reason_groups(images: list[dict[str, Any]]) -> list[ReasonGroup]:
@@ -245,9 +255,7 @@ def reason_groups(images: list[dict[str, Any]]) -> list[ReasonGroup]:
     for row in images:
         if row.get("reason"):
             rows[(str(row["reason"]), row["outcome"])].append(row)
-    groups = [ReasonGroup(reason, outcome, len(members),
-                          Counter(" + ".join(errors_of(r)) for r in members
-                                  if reason == reasons.MULTIPLE_ERRORS))
+    groups = [ReasonGroup(reason, outcome, len(members), breakdown_of(reason, members))
               for (reason, outcome), members in rows.items()]
     return sorted(groups, key=lambda g: (-g.count, g.reason))
 
@@ -335,7 +343,7 @@ def reason_table(batch_id: str, groups: list[ReasonGroup]) -> str:
     e = html.escape
     rows = []
     for group in groups:
-        combos = "".join(f"<li>{n} × {e(c)}</li>" for c, n in group.combinations.most_common())
+        combos = "".join(f"<li>{n} × {e(c)}</li>" for c, n in group.breakdown.most_common())
         combos = f'<ul class="combos">{combos}</ul>' if combos else ""
         advice = e(advice_for(group.reason))
         if group.reason not in ADVICE:  # an API refusal: the command that sends them again
@@ -360,11 +368,16 @@ def capture_time(md: Mapping[str, Any]) -> str:
     return str(taken).replace("T", " ") if taken else ""
 
 
+def camera_name(md: Mapping[str, Any]) -> str:
+    """Make and model, as far as the photo names them."""
+    return " ".join(str(md[f]) for f in ("Make", "Model") if md.get(f) and md[f] != "unknown")
+
+
 def camera_cell(md: Mapping[str, Any]) -> str:
     """Make and model, and the serial (flagged when missing: Animl needs it)."""
     if not md:
         return ""
-    camera = " ".join(str(md[f]) for f in ("Make", "Model") if md.get(f) and md[f] != "unknown")
+    camera = camera_name(md)
     serial = md.get("SerialNumber")
     if serial in (None, "", "unknown"):
         return f'{html.escape(camera)}<br><span class="serial missing">no serial</span>'

@@ -200,7 +200,9 @@ def test_a_multiple_errors_row_names_each_error() -> None:
 
 
 def test_the_summary_counts_reasons_and_says_what_to_do_about_each() -> None:
-    rows = [*(dead_letter(f"{i}.jpg", "Unknown Serial Number") for i in range(3)),
+    rows = [*(dead_letter(f"{i}.jpg", "Unknown Serial Number", Make="SY", Model="4.0CG-R")
+              for i in range(2)),
+            dead_letter("2.jpg", "Unknown Serial Number", Make="BolyMedia"),
             dead_letter("e.jpg", "EMPTY_FILE", "the file is empty (0 bytes)"),
             dead_letter("t.jpg", "API timeout"), ingested("ok.jpg")]
     page = render_html(described(), rows)
@@ -212,6 +214,8 @@ def test_the_summary_counts_reasons_and_says_what_to_do_about_each() -> None:
     summary = page[page.index('id="summary"'):page.index('id="images-section"')]
     assert '<td class="num">3</td><td><b>Unknown Serial Number</b>' in summary
     assert "--serial SERIAL" in summary
+    # Which cameras wrote no serial: one upload per camera fixes them.
+    assert "<li>2 × SY 4.0CG-R</li><li>1 × BolyMedia</li>" in summary
     assert "Copy it from the card again" in summary  # EMPTY_FILE's advice
     # An API refusal has no advice of its own: the command that sends those images again.
     assert "animl-ingest reprocess b1 --reason &quot;API timeout&quot;" in summary
