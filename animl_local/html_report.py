@@ -300,10 +300,10 @@ def serial_hint(images: list[dict[str, Any]]) -> str:
         return ""
     return (f'<p class="hint bad" id="serial-hint"><b>{len(lacking)} of {len(counted)} images '
             f'have no camera serial number</b> and were not ingested. Upload them again with '
-            f'the camera\'s serial: <code>animl-ingest run FOLDER --serial SERIAL</code> (one '
-            f'upload per camera), or fix the camera registration. The workflow diagram below '
-            f'can be all green all the same: it shows that ingest ran, not that the photos '
-            f'arrived.</p>')
+            f'the camera\'s serial: <code>animl-ingest run FOLDER --serial SERIAL</code>, or '
+            f'the web app\'s override serial; one upload per camera (the table below names the '
+            f'cameras). The workflow diagram further down can be all green all the same: it '
+            f'shows that ingest ran, not that the photos arrived.</p>')
 
 
 def summary_section(described: dict[str, Any], images: list[dict[str, Any]]) -> str:
