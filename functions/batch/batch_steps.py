@@ -113,7 +113,7 @@ def _read_entry(services: Services, reader: S3RangeReader | PrefetchedSpan, batc
                 bucket: str, key: str, entry: ZipEntry) -> _ReadEntry:
     source = ImageSource(
         file_name=posixpath.basename(entry.path), bucket=bucket, key=key, batch_id=batch_id,
-        path=entry.path,
+        path=entry.path, origin=storage.entry_origin(batch_id, entry.header_offset),
     )
     try:
         return _ReadEntry(source, entry,
@@ -177,16 +177,18 @@ def _dead_letter_entry(services: Services, reader: S3RangeReader | PrefetchedSpa
                        entry: ZipEntry, unreadable: Rejected) -> Outcome:
     """Keep an entry we cannot read as its stored bytes, copied server-side (bombs included);
     an image entry also counts as an ImageError of the batch."""
-    key = storage.rejected_key(unreadable.reason, source.batch_id, entry.path)
+    assert source.origin is not None  # a batch entry always has one
+    key = storage.rejected_key(unreadable.reason, source.origin, entry.path)
     start, length = entry_data_range(reader, entry)
     storage.copy_range(services.s3, source.bucket, source.key, start, length,
                        services.settings.dead_letter_bucket, key)
     if not entry.counted:
-        return Outcome(entry.path, SKIPPED, unreadable.reason, detail=str(unreadable), keys=[key])
+        return Outcome(entry.path, SKIPPED, unreadable.reason, detail=str(unreadable), keys=[key],
+                       origin=source.origin)
     record_rejection(services.api, source.batch_id, entry.path, unreadable.reason,
                      str(unreadable))
     return Outcome(entry.path, DEAD_LETTER, unreadable.reason, detail=str(unreadable),
-                   keys=[key])
+                   keys=[key], origin=source.origin)
 
 
 def summarize_batch(s3: Any, api: AnimlApiClient, settings: Settings, batch_id: str

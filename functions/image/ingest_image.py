@@ -37,6 +37,12 @@ class ImageSource:
     key: str
     batch_id: str | None = None
     path: str | None = None
+    # What tells this source from any other with the same name (`storage.entry_origin`); None
+    # for a single image, whose origin is its bytes' md5 (`storage.single_origin`).
+    origin: str | None = None
+
+    def origin_of(self, data: bytes) -> str:
+        return self.origin or storage.single_origin(hashlib.md5(data).hexdigest())
 
 
 @dataclass
@@ -49,6 +55,7 @@ class Outcome:
     detail: str | None = None
     keys: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # e.g. ingested, but truncated
+    origin: str | None = None  # the source's origin: what `reprocess` rebuilds it from
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -134,15 +141,16 @@ def record_image(data: bytes, source: ImageSource, prepared: Prepared, services:
     api_errors = [e["error"] for e in attempt.get("errors") or []]
     if api_errors and not _saved_as_ours(api_errors, md, image_id, services):
         reason = reasons.dead_letter_reason(api_errors)
-        key = storage.dead_letter_key(reason, image_id, source.file_name)
+        origin = source.origin_of(data)
+        key = storage.dead_letter_key(reason, image_id, origin, source.file_name)
         _put(services, services.settings.dead_letter_bucket, key, data, image_type.mime_type)
         return Outcome(path, DEAD_LETTER, reason, image_id, md, "; ".join(api_errors), [key],
-                       warnings)
+                       warnings, origin)
     # Errors that came with a saved image (a failed inference request) are warnings: the image
     # still needs its serving copies, or the web app shows a record without pictures.
     warnings += [reasons.api_warning(e) for e in api_errors if not reasons.is_duplicate(e)]
     keys = _store_serving_copies(data, image_type, image_id, rendered, services)
-    return Outcome(path, INGESTED, None, image_id, md, None, keys, warnings)
+    return Outcome(path, INGESTED, None, image_id, md, None, keys, warnings, source.origin)
 
 
 def build_md(data: bytes, image_type: ImageType, source: ImageSource, rendered: Rendered,
@@ -181,10 +189,11 @@ def _reject_before_api(data: bytes, source: ImageSource, reason: str, detail: st
                       services: Services) -> Outcome:
     """Dead-letter a file our own checks refused, and count it as an ImageError of its batch."""
     path = source.path or source.file_name
-    key = storage.rejected_key(reason, source.batch_id, path)
+    origin = source.origin_of(data)
+    key = storage.rejected_key(reason, origin, path)
     _put(services, services.settings.dead_letter_bucket, key, data, "application/octet-stream")
     record_rejection(services.api, source.batch_id, path, reason, detail)
-    return Outcome(path, DEAD_LETTER, reason, None, None, detail, [key])
+    return Outcome(path, DEAD_LETTER, reason, None, None, detail, [key], origin=origin)
 
 
 def record_rejection(api: AnimlApiClient, batch_id: str | None, path: str, reason: str,
@@ -201,10 +210,11 @@ def record_rejection(api: AnimlApiClient, batch_id: str | None, path: str, reaso
 def _dead_letter_thrown(data: bytes, source: ImageSource, md: dict[str, Any], message: str,
                         services: Services) -> Outcome:
     path = source.path or source.file_name
-    key = storage.dead_letter_key(message, None, source.file_name)
+    origin = source.origin_of(data)
+    key = storage.dead_letter_key(message, None, origin, source.file_name)
     _put(services, services.settings.dead_letter_bucket, key, data, md["MIMEType"])
     # With no image id, createImageError cannot be called (the schema requires `image`).
-    return Outcome(path, DEAD_LETTER, message, None, md, message, [key])
+    return Outcome(path, DEAD_LETTER, message, None, md, message, [key], origin=origin)
 
 
 def _saved_as_ours(api_errors: list[str], md: dict[str, Any], image_id: str,

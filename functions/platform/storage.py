@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
+
+from functions.platform import aws_limits, reasons
 
 CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png"}
 RENDITIONS = ("original", "medium", "small")
@@ -13,14 +16,58 @@ def serving_key(image_id: str, rendition: str, extension: str) -> str:
     return f"{rendition}/{image_id}-{rendition}.{extension}"
 
 
-def dead_letter_key(reason: str, image_id: str | None, file_name: str) -> str:
-    """`<REASON>/<id>/<file name>` as the contract gives it (UNKNOWN_ID when no id is known)."""
-    return f"{_key_segment(reason)}/{image_id or 'UNKNOWN_ID'}/{file_name}"
+SHORTENED_MARK = "~"  # between the hash and the kept tail of a shortened name
 
 
-def rejected_key(reason: str, batch_id: str | None, path: str) -> str:
-    """Files refused before the API saw them: keyed by batch and path, so none collide."""
-    return f"{reason}/{batch_id or 'single'}/{path}"
+def entry_origin(batch_id: str, entry_offset: int) -> str:
+    """Where a batch entry came from: its batch, and the offset of its local header in the
+    archive. The offset tells apart entries with the same name (or names that clean to the same
+    path) and needs no read of the bytes (an entry dead-lettered by server-side copy is never
+    read, so a hash of its bytes is not at hand); it is the same on every retry of the batch."""
+    return f"{batch_id}/{entry_offset}"
+
+
+def single_origin(md5_hex: str) -> str:
+    """Where a single (wireless) image came from: its bytes' md5, the ETag S3 gives a
+    single-part upload. Two cameras' IMG_0001.JPG get two objects; a redelivered event
+    for the same object gets the same one."""
+    return f"single/{md5_hex}"
+
+
+def dead_letter_key(reason: str, image_id: str | None, origin: str, file_name: str) -> str:
+    """`<REASON>/<id>/<origin>/<file name>`: the contract's `<REASON>/<id>/<file name>` (id
+    UNKNOWN_ID when none is known) with the source's origin between, so that no two sources
+    ever share an object. Fitted to S3's key limit."""
+    return fit_key(f"{_key_segment(reason)}/{image_id or reasons.UNKNOWN_ID}/{origin}", file_name)
+
+
+def rejected_key(reason: str, origin: str, path: str) -> str:
+    """Files refused before the API saw them: `<REASON>/<origin>/<path>`."""
+    return fit_key(f"{_key_segment(reason)}/{origin}", path)
+
+
+def fit_key(prefix: str, name: str) -> str:
+    """`prefix/name`, within S3's key limit: a name too long for it keeps its tail (the file
+    name and extension) behind a hash of the whole name, so the shortened key is the same on
+    every run and no two names share it. The full name stays in the outcome row."""
+    key = f"{prefix}/{name}"
+    if aws_limits.utf8_size(key) <= aws_limits.S3_KEY.max_bytes:
+        return key
+    room = aws_limits.S3_KEY.max_bytes - aws_limits.utf8_size(prefix) - 1
+    return f"{prefix}/{shorten(name, room)}"
+
+
+def shorten(text: str, max_bytes: int) -> str:
+    """`text` if it fits in `max_bytes` of UTF-8, else `<hash>~<tail of text>` that fits."""
+    if aws_limits.utf8_size(text) <= max_bytes:
+        return text
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    room = max_bytes - len(digest) - len(SHORTENED_MARK)
+    if room < 0:
+        raise ValueError(f"no room for a shortened name in {max_bytes} bytes")
+    tail = text.encode("utf-8", "surrogatepass")[-room:] if room else b""
+    # Cut at a character boundary: drop continuation bytes left at the front.
+    return digest + SHORTENED_MARK + tail.decode("utf-8", "ignore").lstrip("/")
 
 
 def manifest_key(batch_id: str) -> str:
@@ -83,6 +130,9 @@ def get_json(s3: Any, bucket: str, key: str) -> Any:
     return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
+MAX_REASON_BYTES = 200  # an API message as a folder name: leave the key's room to the name
+
+
 def _key_segment(text: str) -> str:
-    # An API message becomes a folder name: keep it one segment.
-    return text.replace("/", "_").strip() or "UNKNOWN_ERROR"
+    # An API message becomes a folder name: keep it one segment, and short.
+    return shorten(text.replace("/", "_").strip() or "UNKNOWN_ERROR", MAX_REASON_BYTES)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import warnings
+import zipfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -51,3 +54,68 @@ def test_a_group_works_up_to_its_concurrency_of_entries_at_once(
 
     assert [(r["path"], r["outcome"]) for r in rows] == [(p, INGESTED) for p in members]
     assert 2 <= standin_api.most_in_flight <= 3
+
+
+def zip_with_repeats(members: list[tuple[str, bytes]]) -> bytes:
+    """A zip whose entries may repeat a name (zipfile warns, and writes them all)."""
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), zipfile.ZipFile(buffer, "w") as zf:
+        warnings.simplefilter("ignore", UserWarning)  # "Duplicate name"
+        for name, data in members:
+            zf.writestr(name, data)
+    return buffer.getvalue()
+
+
+def ingest_members_as_one_group(services: Services, batch_id: str,
+                                members: list[tuple[str, bytes]]) -> list[dict]:
+    bucket, key = services.settings.ingestion_bucket, f"{batch_id}.zip"
+    services.s3.put_object(Bucket=bucket, Key=key, Body=zip_with_repeats(members))
+    batch_steps.inspect_batch_archive(services.s3, services.settings, batch_id, bucket, key)
+    [item] = storage.get_json(services.s3, services.settings.batch_work_bucket,
+                              storage.manifest_key(batch_id))
+    batch_steps.ingest_group(services, batch_id, bucket, key, item["group"], item["entries"])
+    return storage.get_json(services.s3, services.settings.batch_work_bucket,
+                            storage.outcomes_key(batch_id, item["group"]))
+
+
+def dead_lettered_bytes(services: Services, rows: list[dict]) -> list[bytes]:
+    """Each row's own dead-letter object, read back (one object per row, none shared)."""
+    [keys] = [[k for row in rows for k in row["keys"]]]
+    assert len(set(keys)) == len(keys) == len(rows)
+    return [services.s3.get_object(Bucket=services.settings.dead_letter_bucket,
+                                   Key=k)["Body"].read() for k in keys]
+
+
+COLLIDING_NAMES = ["../x.jpg", "x.jpg", "/x.jpg", "C:\\x.jpg"]
+
+
+def test_names_that_clean_to_one_path_keep_one_dead_letter_object_each(
+        services: Services) -> None:
+    batch_id = create_batch(services.api, serial="CAM-1")
+    members = [(name, f"not an image {i}".encode()) for i, name in enumerate(COLLIDING_NAMES)]
+
+    rows = ingest_members_as_one_group(services, batch_id, members)
+
+    assert {r["path"] for r in rows} == {"x.jpg"}
+    assert [r["reason"] for r in rows] == ["NOT_AN_IMAGE"] * 4
+    assert dead_lettered_bytes(services, rows) == [data for _, data in members]
+
+
+def test_one_name_three_times_with_other_bytes_keeps_three_objects(services: Services) -> None:
+    batch_id = create_batch(services.api, serial="CAM-1")
+    members = [("cam/IMG_0001.JPG", f"bad bytes {i}".encode()) for i in range(3)]
+
+    rows = ingest_members_as_one_group(services, batch_id, members)
+
+    assert dead_lettered_bytes(services, rows) == [data for _, data in members]
+
+
+def test_images_the_api_throws_on_keep_one_object_each(services: Services,
+                                                       tmp_path: Path) -> None:
+    missing = "batch-00000000-0000-0000-0000-000000000000"  # createImage throws for it
+    members = [(f"cam{i}/IMG_0001.JPG", jpeg_bytes(tmp_path, seed=60 + i)) for i in range(4)]
+
+    rows = ingest_members_as_one_group(services, missing, members)
+
+    assert all(r["id"] is None and r["outcome"] == DEAD_LETTER for r in rows)
+    assert dead_lettered_bytes(services, rows) == [data for _, data in members]

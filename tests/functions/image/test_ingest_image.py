@@ -8,7 +8,7 @@ import pytest
 
 from functions.image.ingest_image import DEAD_LETTER, INGESTED, ImageSource, Services, ingest_image
 from functions.image.single_image import ingest_single_image
-from functions.platform import reasons
+from functions.platform import reasons, storage
 from tests.conftest import create_batch, jpeg_bytes
 
 
@@ -17,9 +17,10 @@ def keys(services: Services, bucket: str) -> list[str]:
     return sorted(o["Key"] for o in listed.get("Contents", []))
 
 
-def batch_source(batch_id: str, path: str = "cam/IMG_1.JPG") -> ImageSource:
+def batch_source(batch_id: str, path: str = "cam/IMG_1.JPG", offset: int = 0) -> ImageSource:
     return ImageSource(file_name=path.rsplit("/", 1)[-1], bucket="in", key=f"{batch_id}.zip",
-                       batch_id=batch_id, path=path)
+                       batch_id=batch_id, path=path,
+                       origin=storage.entry_origin(batch_id, offset))
 
 
 def test_a_good_image_gets_a_record_and_three_serving_copies(services: Services,
@@ -47,7 +48,7 @@ def test_an_api_validation_error_dead_letters_under_the_error_text(services: Ser
     outcome = ingest_image(jpeg_bytes(tmp_path, serial=None), batch_source(batch_id), services)
     assert (outcome.outcome, outcome.reason) == (DEAD_LETTER, "Unknown Serial Number")
     assert keys(services, services.settings.dead_letter_bucket) == [
-        f"Unknown Serial Number/{outcome.id}/IMG_1.JPG"]
+        f"Unknown Serial Number/{outcome.id}/{batch_id}/0/IMG_1.JPG"]
     assert keys(services, services.settings.serving_bucket) == []
 
 
@@ -84,7 +85,7 @@ def test_a_thrown_api_error_dead_letters_under_unknown_id(services: Services,
     thrown = "Cannot read properties of null (reading 'projectId')"
     assert (outcome.outcome, outcome.reason) == (DEAD_LETTER, thrown)
     [key] = keys(services, services.settings.dead_letter_bucket)
-    assert key == f"{thrown}/UNKNOWN_ID/IMG_1.JPG"
+    assert key == f"{thrown}/UNKNOWN_ID/{missing}/0/IMG_1.JPG"
     # The service records an ImageError for it before it throws.
     [error] = standin_api.store.image_errors(missing)
     assert (error["path"], error["error"]) == ("cam/IMG_1.JPG", thrown.lower())
@@ -123,7 +124,7 @@ def test_a_zero_byte_file_is_dead_lettered_and_counted_as_one_image_error(
     outcome = ingest_image(b"", batch_source(batch_id), services)
     assert (outcome.outcome, outcome.reason, outcome.md) == (DEAD_LETTER, reasons.EMPTY_FILE, None)
     assert keys(services, services.settings.dead_letter_bucket) == [
-        f"EMPTY_FILE/{batch_id}/cam/IMG_1.JPG"]
+        f"EMPTY_FILE/{batch_id}/0/cam/IMG_1.JPG"]
     # Never sent to createImage (no serial, no date: it would record three errors for one file).
     [error] = standin_api.store.image_errors(batch_id)
     assert (error["image"], error["error"].split(":")[0]) == ("cam/IMG_1.JPG", reasons.EMPTY_FILE)
@@ -147,6 +148,34 @@ def test_a_single_image_is_ingested_then_its_source_deleted(services: Services,
     assert (outcome.md["batchId"], outcome.md["Path"]) == (None, None)
     assert keys(services, bucket) == []
     assert ingest_single_image(services, bucket, "cam7/IMG_9.JPG") is None  # repeated event
+
+
+def test_bad_single_images_with_one_file_name_keep_one_object_each(services: Services) -> None:
+    bucket = services.settings.ingestion_bucket
+    sent = [f"camera {i}'s bad file".encode() for i in range(3)]
+    outcomes = []
+    for data in sent:  # three cameras, one after another, all naming it IMG_0001.JPG
+        services.s3.put_object(Bucket=bucket, Key="IMG_0001.JPG", Body=data)
+        outcomes.append(ingest_single_image(services, bucket, "IMG_0001.JPG"))
+
+    dead_letter = services.settings.dead_letter_bucket
+    stored = [services.s3.get_object(Bucket=dead_letter, Key=key)["Body"].read()
+              for outcome in outcomes for key in outcome.keys]
+    assert stored == sent
+    assert len(keys(services, dead_letter)) == 3
+
+
+def test_a_long_path_gets_a_shortened_key_and_keeps_its_full_name(services: Services,
+                                                                   standin_api) -> None:
+    batch_id = create_batch(services.api)
+    path = "/".join(["ü" * 120] * 8) + "/IMG_1.JPG"  # 1,929 bytes of UTF-8
+    outcome = ingest_image(b"not an image", batch_source(batch_id, path), services)
+
+    [key] = outcome.keys
+    assert len(key.encode()) <= 1024 and key.endswith("/IMG_1.JPG")
+    assert outcome.path == path  # the full name is in the outcome (and so in the report)
+    [error] = standin_api.store.image_errors(batch_id)
+    assert error["image"] == path
 
 
 def test_in_maintenance_mode_a_single_image_is_parked_unprocessed(
