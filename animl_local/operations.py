@@ -6,8 +6,10 @@ Every function takes its clients explicitly, so the same code runs against AWS a
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import posixpath
 from typing import Any
 
 from functions.batch import batch_record
@@ -123,35 +125,57 @@ def redrive(sfn: Any, settings: Settings, account: str, batch_id: str) -> dict[s
 
 
 def reprocess(services: Services, batch_id: str, reason: str | None = None) -> dict[str, int]:
-    """Ingest the batch's dead-lettered images again; each one ingested leaves dead-letter."""
+    """Ingest the batch's dead-lettered images again; each one ingested leaves dead-letter.
+
+    Works from the report's rows only: each row's own dead-letter object (its `keys`), its
+    source's `origin` and path. A row whose object is gone, or whose object is not the bytes
+    the row recorded (md5), is counted and left as it is: nothing is guessed by name.
+    """
     settings = services.settings
     report_key = storage.report_key(batch_id)
     report = storage.get_json(services.s3, settings.batch_work_bucket, report_key)
-    counts = {"reprocessed": 0, "ingested": 0, "stillDeadLettered": 0}
+    counts = {"reprocessed": 0, "ingested": 0, "stillDeadLettered": 0, "unavailable": 0}
     for index, row in enumerate(report["images"]):
         if row["outcome"] != DEAD_LETTER or (reason and row["reason"] != reason):
             continue
-        old_keys = row["keys"]
-        data = services.s3.get_object(Bucket=settings.dead_letter_bucket,
-                                      Key=old_keys[0])["Body"].read()
-        source = ImageSource(file_name=row["path"].rsplit("/", 1)[-1],
-                             bucket=(row.get("md") or {}).get("Bucket", ""),
-                             key=(row.get("md") or {}).get("Key", ""),
-                             batch_id=batch_id, path=row["path"])
-        outcome = ingest_image(data, source, services)
+        data = _dead_lettered_bytes(services, row)
+        if data is None:
+            counts["unavailable"] += 1
+            continue
+        outcome = ingest_image(data, _source_of(row, batch_id), services)
         counts["reprocessed"] += 1
-        if outcome.outcome == INGESTED:
-            counts["ingested"] += 1
-            for key in old_keys:
-                services.s3.delete_object(Bucket=settings.dead_letter_bucket, Key=key)
-        else:
-            counts["stillDeadLettered"] += 1
-            stale = set(old_keys) - set(outcome.keys)
-            for key in stale:
-                services.s3.delete_object(Bucket=settings.dead_letter_bucket, Key=key)
+        counts["ingested" if outcome.outcome == INGESTED else "stillDeadLettered"] += 1
+        # The old objects go once the new outcome holds the bytes (serving, or a new key).
+        for key in set(row["keys"]) - set(outcome.keys):
+            services.s3.delete_object(Bucket=settings.dead_letter_bucket, Key=key)
         report["images"][index] = outcome.to_dict()
     storage.put_json(services.s3, settings.batch_work_bucket, report_key, report)
     return counts
+
+
+def _dead_lettered_bytes(services: Services, row: dict[str, Any]) -> bytes | None:
+    """The row's own dead-letter object, if it is still there and holds the row's bytes."""
+    if not row.get("keys"):
+        return None
+    try:
+        data: bytes = services.s3.get_object(Bucket=services.settings.dead_letter_bucket,
+                                             Key=row["keys"][0])["Body"].read()
+    except services.s3.exceptions.NoSuchKey:
+        logger.warning("dead-letter object of %s is gone", row["path"])
+        return None
+    recorded = (row.get("md") or {}).get("Hash")
+    if recorded and hashlib.md5(data).hexdigest() != recorded:
+        logger.warning("dead-letter object of %s holds other bytes than it recorded", row["path"])
+        return None
+    return data
+
+
+def _source_of(row: dict[str, Any], batch_id: str) -> ImageSource:
+    """The source as the row recorded it (its origin keeps new dead-letter keys its own)."""
+    md = row.get("md") or {}
+    return ImageSource(file_name=posixpath.basename(row["path"]), bucket=md.get("Bucket", ""),
+                       key=md.get("Key", ""), batch_id=batch_id, path=row["path"],
+                       origin=row.get("origin"))
 
 
 def replay_parking_lot(s3: Any, settings: Settings) -> int:
