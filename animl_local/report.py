@@ -90,7 +90,7 @@ def mirror_objects(s3: Any, settings: Settings, images: list[dict[str, Any]], ou
         else:
             continue
         for key in row.get("keys") or []:
-            target = folder / key
+            target = mirror_path(folder, key)
             target.parent.mkdir(parents=True, exist_ok=True)
             # One GET each: s3transfer's download_file costs a thread pool and futures per
             # object (60 s for 3,000 small objects).
@@ -99,6 +99,17 @@ def mirror_objects(s3: Any, settings: Settings, images: list[dict[str, Any]], ou
                 shutil.copyfileobj(body, copy, 1024 * 1024)
             copied += 1
     return copied
+
+
+NAME_MAX = 255  # bytes in one path segment, on the file systems a local run writes to
+
+
+def mirror_path(folder: Path, key: str) -> Path:
+    """Where an object's copy goes under `folder`: its key, each segment the file system could
+    not hold shortened as keys are (a hash, then the segment's tail), so the copy is made."""
+    segments = [storage.shorten(segment, NAME_MAX) for segment in key.split("/")
+                if segment not in ("", ".", "..")]  # a copy never lands outside `folder`
+    return folder.joinpath(*segments)
 
 
 def write_report(out: Path, batch: dict[str, Any] | None, api_counts: dict[str, Any],
