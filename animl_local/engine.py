@@ -27,7 +27,7 @@ import requests
 from moto import mock_aws
 from moto.core.config import DefaultConfig
 
-from animl_local import operations
+from animl_local import aws_limits, operations
 from animl_local.lambda_adapter import InvocationLog, handlers_serve_invocations
 from animl_local.moto_s3_on_disk import s3_objects_on_disk
 from animl_local.report import WorkflowFunctions
@@ -119,6 +119,7 @@ class EmbeddedStage:
             self._stack.enter_context(mock_aws(config=ENGINE_CONFIG))
         else:
             self.endpoint_url = self._stack.enter_context(_moto_server(self.server_port))
+        self._stack.enter_context(aws_limits.enforced())  # refuse what AWS refuses
         self.invocations = self._stack.enter_context(handlers_serve_invocations())
         self._stack.enter_context(_image_pool(self.settings.image_worker_processes))
         try:

@@ -15,7 +15,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from animl_local import webapp
+from animl_local import aws_limits, webapp
 from animl_local.engine import ACCOUNT_ID, LOCAL_TUNING, EmbeddedStage
 from animl_local.samples import sample_jpeg
 from animl_local.standin_api import StandinApi, StandinAws
@@ -122,7 +122,7 @@ def settings() -> Settings:
 @pytest.fixture
 def s3(settings: Settings) -> Iterator[object]:
     """moto S3 with the stage's buckets."""
-    with mock_aws():
+    with mock_aws(), aws_limits.enforced():  # as the embedded stage: refuse what AWS refuses
         client = boto3.client("s3", region_name=REGION)
         for bucket in settings.buckets:
             client.create_bucket(Bucket=bucket,

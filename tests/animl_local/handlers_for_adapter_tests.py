@@ -18,3 +18,10 @@ def echo(event: Any, context: Any) -> dict[str, Any]:
 
 def fail(event: Any, context: Any) -> None:
     raise DeliberateFailure("it went wrong on purpose")
+
+
+def measure(event: Any, context: Any) -> int:
+    """A small answer about a big event: its size."""
+    import json
+
+    return len(json.dumps(event))

@@ -1,0 +1,136 @@
+"""The embedded stage refuses what AWS refuses: the limits moto does not enforce (or enforces by
+another measure), by the figures in `functions.platform.aws_limits`, with AWS's error names.
+
+- S3: a key over 1,024 bytes of UTF-8 -> KeyTooLongError (moto stores it).
+- Step Functions: a task's parameters (a Map item sent to a Lambda) over 256 KiB ->
+  States.DataLimitExceeded (moto checks outputs only, and refuses exactly 256 KiB, which AWS
+  accepts).
+- Lambda Invoke: a request over 6 MB (synchronous) or 1 MB (asynchronous) ->
+  RequestTooLargeException (a response over 6 MB moto itself makes Function.ResponseSizeTooLarge).
+- SQS: a message body over the queue's MaximumMessageSize counted in bytes (moto counts
+  characters).
+Local only; `enforced()` is entered once by the embedded stage (and the tests' moto).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any
+from unittest import mock
+
+from moto.awslambda.exceptions import LambdaClientError
+from moto.awslambda.models import LambdaFunction
+from moto.s3.exceptions import S3ClientError
+from moto.s3.models import S3Backend
+from moto.sqs.exceptions import InvalidParameterValue
+from moto.sqs.models import SQSBackend
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (  # noqa: E501
+    StateTaskService,
+)
+from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+
+from functions.platform.aws_limits import (
+    LAMBDA_ASYNC_PAYLOAD,
+    LAMBDA_SYNC_PAYLOAD,
+    S3_KEY,
+    STATE_PAYLOAD,
+    Limit,
+    utf8_size,
+)
+
+# moto's Step Functions modules that read the state size quota by name.
+_STATE_QUOTA_USERS = (
+    "moto.stepfunctions.parser.asl.component.state.state",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service",
+)
+
+
+class KeyTooLongError(S3ClientError):
+    def __init__(self) -> None:
+        super().__init__(S3_KEY.error, "Your key is too long")
+
+
+class RequestTooLargeException(LambdaClientError):
+    code = 413
+
+    def __init__(self, limit: Limit) -> None:
+        super().__init__(limit.error,
+                         f"Request must be smaller than {limit.max_bytes} bytes for the "
+                         "InvokeFunction operation")
+
+
+def check_s3_key(key: str) -> None:
+    if utf8_size(key) > S3_KEY.max_bytes:
+        raise KeyTooLongError()
+
+
+def within_state_payload(value: Any) -> bool:
+    text = value if isinstance(value, str) else to_json_str(value)
+    return utf8_size(text) <= STATE_PAYLOAD.max_bytes
+
+
+def _checking_key(original: Callable[..., Any], position: int, name: str) -> Callable[..., Any]:
+    """`original`, refusing a too-long key given as argument `position` (or by `name`)."""
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        key = kwargs[name] if name in kwargs else args[position]
+        check_s3_key(key)
+        return original(self, *args, **kwargs)
+    return call
+
+
+def _task_parameters(original: Callable[..., Any]) -> Callable[..., Any]:
+    """A task's parameters (a Lambda's Payload among them) within the state payload limit, as
+    on AWS (TaskScheduled's `parameters` holds at most 262,144 bytes); moto checks outputs."""
+    def before_eval_execution(self: StateTaskService, env: Any, resource_runtime_part: Any,
+                              raw_parameters: dict[str, Any], state_credentials: Any) -> None:
+        self._verify_size_quota(env=env, value=raw_parameters)
+        original(self, env, resource_runtime_part, raw_parameters, state_credentials)
+    return before_eval_execution
+
+
+def _lambda_invoke(original: Callable[..., Any]) -> Callable[..., Any]:
+    def invoke(self: LambdaFunction, body: str, request_headers: Any, response_headers: Any
+               ) -> str | bytes:
+        sync = request_headers.get("x-amz-invocation-type", "RequestResponse") == "RequestResponse"
+        request_limit = LAMBDA_SYNC_PAYLOAD if sync else LAMBDA_ASYNC_PAYLOAD
+        if len(body.encode() if isinstance(body, str) else body or b"") > request_limit.max_bytes:
+            raise RequestTooLargeException(request_limit)
+        result: str | bytes = original(self, body, request_headers, response_headers)
+        return result  # a response over 6 MB moto already turns into a function error
+    return invoke
+
+
+def _sqs_validate(original: Callable[..., Any]) -> Callable[..., Any]:
+    def validate(self: SQSBackend, queue: Any, message_body: str, *args: Any, **kwargs: Any
+                 ) -> Any:
+        if utf8_size(message_body) > int(queue.maximum_message_size):
+            raise InvalidParameterValue(
+                "One or more parameters are invalid. Reason: Message must be shorter than "
+                f"{queue.maximum_message_size} bytes.")
+        return original(self, queue, message_body, *args, **kwargs)
+    return validate
+
+
+@contextmanager
+def enforced() -> Iterator[None]:
+    """Within this context, moto refuses what AWS refuses (see the module's docstring)."""
+    with ExitStack() as stack:
+        for method, position, name in (("put_object", 1, "key_name"),
+                                       ("create_multipart_upload", 1, "key_name"),
+                                       ("copy_object", 2, "dest_key_name")):
+            original = getattr(S3Backend, method)
+            stack.enter_context(mock.patch.object(S3Backend, method,
+                                                  _checking_key(original, position, name)))
+        for module in _STATE_QUOTA_USERS:
+            stack.enter_context(mock.patch(f"{module}.is_within_size_quota",
+                                           within_state_payload))
+        stack.enter_context(mock.patch.object(
+            StateTaskService, "_before_eval_execution",
+            _task_parameters(StateTaskService._before_eval_execution)))
+        stack.enter_context(mock.patch.object(LambdaFunction, "invoke",
+                                              _lambda_invoke(LambdaFunction.invoke)))
+        stack.enter_context(mock.patch.object(SQSBackend, "_validate_message",
+                                              _sqs_validate(SQSBackend._validate_message)))
+        yield
