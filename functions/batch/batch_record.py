@@ -44,7 +44,11 @@ def mark_batch(api: AnimlApiClient, s3: Any, settings: Settings, batch_id: str,
     if any(record.get(name) != value for name, value in chosen.items()):
         record = {**record, **chosen}
         _write_batch_record(s3, settings, record)
-    api.update_batch(batch_id, **chosen)
+    batch = api.update_batch(batch_id, **chosen)
+    if batch.get("projectId") and not record.get("projectId"):
+        # The batch's project: where a retried group looks for images it saved already.
+        record = {**record, "projectId": batch["projectId"]}
+        _write_batch_record(s3, settings, record)
     return record
 
 

@@ -81,16 +81,32 @@ def ingest_group(services: Services, batch_id: str, bucket: str, key: str, group
     if stored is not None:
         return {"group": group, "images": len(stored), "reused": True,
                 **Counter(row["outcome"] for row in stored)}
+    retry_project = _retry_project(services, batch_id, group)
     archive = S3RangeReader(services.s3, bucket, key)
     group_entries = [ZipEntry.from_item(item) for item in entries]
     # Neighbouring entries come in one ranged GET (bounded: a group is at most this many bytes).
     reader = prefetch_group(archive, group_entries, 2 * services.settings.group_max_bytes)
-    read = [_read_entry(services, reader, batch_id, bucket, key, entry) for entry in group_entries]
+    read = [_read_entry(services, reader, batch_id, bucket, key, entry, retry_project)
+            for entry in group_entries]
     outcomes = _ingest_entries(services, reader, read)
     storage.put_json(services.s3, services.settings.batch_work_bucket, outcomes_key,
                      [o.to_dict() for o in outcomes])
     counts = Counter(o.outcome for o in outcomes)
     return {"group": group, "images": len(outcomes), **counts}
+
+
+def _retry_project(services: Services, batch_id: str, group: int) -> str | None:
+    """None on a group's first attempt (which marks it begun); on a later one, the batch's
+    project, where its images saved by an earlier attempt are looked for."""
+    work, marker = services.settings.batch_work_bucket, storage.attempt_key(batch_id, group)
+    try:
+        services.s3.get_object(Bucket=work, Key=marker)
+    except services.s3.exceptions.NoSuchKey:
+        services.s3.put_object(Bucket=work, Key=marker, Body=b"")
+        return None
+    record = batch_record.read_batch_record(services.s3, services.settings, batch_id)
+    project: str | None = record.get("projectId")
+    return project
 
 
 def _stored_outcomes(services: Services, key: str, expected: int) -> list[dict[str, Any]] | None:
@@ -110,10 +126,12 @@ class _ReadEntry:
 
 
 def _read_entry(services: Services, reader: S3RangeReader | PrefetchedSpan, batch_id: str,
-                bucket: str, key: str, entry: ZipEntry) -> _ReadEntry:
+                bucket: str, key: str, entry: ZipEntry, retry_project: str | None = None
+                ) -> _ReadEntry:
     source = ImageSource(
         file_name=posixpath.basename(entry.path), bucket=bucket, key=key, batch_id=batch_id,
         path=entry.path, origin=storage.entry_origin(batch_id, entry.header_offset),
+        retry_project=retry_project,
     )
     try:
         return _ReadEntry(source, entry,

@@ -40,6 +40,10 @@ class ImageSource:
     # What tells this source from any other with the same name (`storage.entry_origin`); None
     # for a single image, whose origin is its bytes' md5 (`storage.single_origin`).
     origin: str | None = None
+    # Set on a retried group: the project its image would be in, so that an image an earlier
+    # attempt saved is found before createImage (which would answer E11000 and record an
+    # ImageError for the collision with our own image).
+    retry_project: str | None = None
 
     def origin_of(self, data: bytes) -> str:
         return self.origin or storage.single_origin(hashlib.md5(data).hexdigest())
@@ -133,6 +137,10 @@ def record_image(data: bytes, source: ImageSource, prepared: Prepared, services:
     path = source.path or source.file_name
     image_type, rendered, md = prepared.image_type, prepared.rendered, prepared.md
     warnings = list(rendered.warnings)
+    saved = _saved_earlier(source, md, services)
+    if saved is not None:
+        keys = _store_serving_copies(data, image_type, saved, rendered, services)
+        return Outcome(path, INGESTED, None, saved, md, None, keys, warnings, source.origin)
     try:
         attempt = services.api.create_image(md)
     except AnimlApiRejected as thrown:
@@ -217,6 +225,22 @@ def _dead_letter_thrown(data: bytes, source: ImageSource, md: dict[str, Any], me
     return Outcome(path, DEAD_LETTER, message, None, md, message, [key], origin=origin)
 
 
+def _saved_earlier(source: ImageSource, md: dict[str, Any], services: Services) -> str | None:
+    """On a retry, the id of this very file's image if an earlier attempt saved it."""
+    if not source.retry_project:
+        return None
+    image_id = f"{source.retry_project}:{md['Hash']}"
+    return image_id if _is_ours(services.api.get_image(image_id), md) else None
+
+
+def _is_ours(image: dict[str, Any] | None, md: dict[str, Any]) -> bool:
+    """Whether an image record is this file's: same batch, path and file name (and, by its id,
+    the same bytes)."""
+    mine = (md["batchId"], md["Path"], md["FileName"])
+    found = image or {}
+    return (found.get("batchId"), found.get("path"), found.get("originalFileName")) == mine
+
+
 def _saved_as_ours(api_errors: list[str], md: dict[str, Any], image_id: str,
                    services: Services) -> bool:
     """Whether createImage saved this very file although it answered errors.
@@ -227,9 +251,7 @@ def _saved_as_ours(api_errors: list[str], md: dict[str, Any], image_id: str,
     """
     if any(e in reasons.VALIDATION_ERRORS for e in api_errors):
         return False
-    existing = services.api.get_image(image_id) or {}
-    mine = (md["batchId"], md["Path"], md["FileName"])
-    return (existing.get("batchId"), existing.get("path"), existing.get("originalFileName")) == mine
+    return _is_ours(services.api.get_image(image_id), md)
 
 
 def _store_serving_copies(data: bytes, image_type: ImageType, image_id: str, rendered: Rendered,

@@ -189,7 +189,7 @@ mutation CreateImage($input: CreateImageInput!) {
 UPDATE_BATCH = """
 mutation UpdateBatch($input: UpdateBatchInput!) {
   updateBatch(input: $input) {
-    batch { _id total uploadComplete processingStart ingestionComplete processingEnd }
+    batch { _id projectId total uploadComplete processingStart ingestionComplete processingEnd }
   }
 }"""
 

@@ -86,6 +86,11 @@ def outcomes_key(batch_id: str, group: int) -> str:
     return f"{outcomes_prefix(batch_id)}{group:07d}.json"
 
 
+def attempt_key(batch_id: str, group: int) -> str:
+    """Marks a group as begun: a later attempt of it may find its images saved already."""
+    return f"batches/{batch_id}/attempts/{group:07d}"
+
+
 def report_key(batch_id: str) -> str:
     return f"batches/{batch_id}/report.json"
 

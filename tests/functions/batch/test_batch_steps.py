@@ -119,3 +119,24 @@ def test_images_the_api_throws_on_keep_one_object_each(services: Services,
 
     assert all(r["id"] is None and r["outcome"] == DEAD_LETTER for r in rows)
     assert dead_lettered_bytes(services, rows) == [data for _, data in members]
+
+
+def test_a_retried_group_finds_its_saved_images_and_records_no_image_error(
+        services: Services, standin_api: StandinApi, tmp_path: Path) -> None:
+    batch_id = create_batch(services.api, serial="CAM-1")
+    batch_steps.mark_batch_status(services.api, services.s3, services.settings, batch_id,
+                                  "uploadComplete", "2024-06-01T12:00:00Z", total=3)
+    members = [(f"cam/IMG_{i}.JPG", jpeg_bytes(tmp_path, seed=90 + i)) for i in range(3)]
+    first = ingest_members_as_one_group(services, batch_id, members)
+    errors = len(standin_api.store.image_errors(batch_id))  # the queue-less inference, once each
+    # The attempt ended after createImage but before its outcomes were stored: a retry.
+    work = services.settings.batch_work_bucket
+    services.s3.delete_object(Bucket=work, Key=storage.outcomes_key(batch_id, 0))
+    [item] = storage.get_json(services.s3, work, storage.manifest_key(batch_id))
+    batch_steps.ingest_group(services, batch_id, services.settings.ingestion_bucket,
+                             f"{batch_id}.zip", 0, item["entries"])
+
+    again = storage.get_json(services.s3, work, storage.outcomes_key(batch_id, 0))
+    assert [(r["outcome"], r["id"]) for r in again] == [(INGESTED, r["id"]) for r in first]
+    assert len(standin_api.store.image_errors(batch_id)) == errors  # no E11000 recorded
+    assert len(standin_api.store.images(batch_id)) == 3
