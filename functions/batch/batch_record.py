@@ -65,6 +65,35 @@ def record_batch_error(api: AnimlApiClient, s3: Any, settings: Settings, batch_i
     return record
 
 
+def record_execution_failure(api: AnimlApiClient, s3: Any, settings: Settings, batch_id: str,
+                             error: str) -> dict[str, Any]:
+    """An execution of the batch ended badly: its batch error, remembered as an execution's
+    failure, which a later execution that completes the batch resolves."""
+    record = record_batch_error(api, s3, settings, batch_id, error)
+    failures = record.get("executionFailures") or []
+    if error in failures:
+        return record
+    record = {**record, "executionFailures": [*failures, error]}
+    _write_batch_record(s3, settings, record)
+    return record
+
+
+def resolve_execution_failures(s3: Any, settings: Settings, batch_id: str, at: str
+                               ) -> dict[str, Any]:
+    """The batch was completed (a re-drive succeeded): its earlier executions' failures are
+    marked resolved, with when. The API keeps its BatchErrors (it offers no way to resolve one
+    error); ingest's record, and the reports made from it, say the batch recovered."""
+    record = read_batch_record(s3, settings, batch_id)
+    resolved = record.get("resolvedErrors") or []
+    done = {r["error"] for r in resolved}
+    new = [{"error": e, "resolvedAt": at} for e in record.get("executionFailures") or []
+           if e not in done]
+    if new:
+        record = {**record, "resolvedErrors": [*resolved, *new]}
+        _write_batch_record(s3, settings, record)
+    return record
+
+
 def batch_ended(record: dict[str, Any]) -> bool:
     return bool(record.get("processingEnd"))
 

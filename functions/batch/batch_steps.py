@@ -269,4 +269,7 @@ def mark_batch_status(api: AnimlApiClient, s3: Any, settings: Settings, batch_id
         if total is None:
             raise ValueError("uploadComplete needs the batch's total")
         return mark_upload_complete(api, s3, settings, batch_id, total, at)
-    return batch_record.mark_batch(api, s3, settings, batch_id, **{field: at})
+    record = batch_record.mark_batch(api, s3, settings, batch_id, **{field: at})
+    if field == "processingEnd":  # this execution completed the batch
+        record = batch_record.resolve_execution_failures(s3, settings, batch_id, at)
+    return record

@@ -86,5 +86,5 @@ def record_bad_end(api: AnimlApiClient, s3: Any, settings: Settings,
     if not found:
         return None
     batch_id, message = found
-    batch_record.record_batch_error(api, s3, settings, batch_id, message)
+    batch_record.record_execution_failure(api, s3, settings, batch_id, message)
     return batch_id
