@@ -7,7 +7,7 @@ import posixpath
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from functions.archive.manifest import manifest_items
@@ -158,8 +158,14 @@ def _ingest_entries(services: Services, reader: S3RangeReader | PrefetchedSpan,
         outcomes: dict[int, Outcome] = {}
 
         def finish(indices: list[int]) -> None:
+            paths: set[str] = set()
             for index in indices:
-                outcomes[index] = _finish(services, reader, read[index], prepared[index])
+                item = read[index]
+                if isinstance(prepared[index], Prepared) and item.source.path in paths:
+                    # The same name with the same bytes again: the earlier entry is the image.
+                    item = replace(item, source=replace(item.source, repeats_earlier_entry=True))
+                paths.add(item.source.path or "")
+                outcomes[index] = _finish(services, reader, item, prepared[index])
 
         _in_threads(pool, finish, list(same_bytes.values()))
     return [outcomes[index] for index in range(len(read))]

@@ -44,6 +44,9 @@ class ImageSource:
     # attempt saved is found before createImage (which would answer E11000 and record an
     # ImageError for the collision with our own image).
     retry_project: str | None = None
+    # An earlier entry of the archive has this path and these bytes: that one is the image,
+    # this one its duplicate (never "ours" when createImage answers E11000).
+    repeats_earlier_entry: bool = False
 
     def origin_of(self, data: bytes) -> str:
         return self.origin or storage.single_origin(hashlib.md5(data).hexdigest())
@@ -147,7 +150,7 @@ def record_image(data: bytes, source: ImageSource, prepared: Prepared, services:
         return _dead_letter_thrown(data, source, md, str(thrown), services)
     image_id = attempt["_id"]
     api_errors = [e["error"] for e in attempt.get("errors") or []]
-    if api_errors and not _saved_as_ours(api_errors, md, image_id, services):
+    if api_errors and not _saved_as_ours(api_errors, source, md, image_id, services):
         reason = reasons.dead_letter_reason(api_errors)
         origin = source.origin_of(data)
         key = storage.dead_letter_key(reason, image_id, origin, source.file_name)
@@ -227,7 +230,7 @@ def _dead_letter_thrown(data: bytes, source: ImageSource, md: dict[str, Any], me
 
 def _saved_earlier(source: ImageSource, md: dict[str, Any], services: Services) -> str | None:
     """On a retry, the id of this very file's image if an earlier attempt saved it."""
-    if not source.retry_project:
+    if not source.retry_project or source.repeats_earlier_entry:
         return None
     image_id = f"{source.retry_project}:{md['Hash']}"
     return image_id if _is_ours(services.api.get_image(image_id), md) else None
@@ -241,15 +244,15 @@ def _is_ours(image: dict[str, Any] | None, md: dict[str, Any]) -> bool:
     return (found.get("batchId"), found.get("path"), found.get("originalFileName")) == mine
 
 
-def _saved_as_ours(api_errors: list[str], md: dict[str, Any], image_id: str,
-                   services: Services) -> bool:
+def _saved_as_ours(api_errors: list[str], source: ImageSource, md: dict[str, Any],
+                   image_id: str, services: Services) -> bool:
     """Whether createImage saved this very file although it answered errors.
 
     It does when the errors came after the save (the inference request failed), or when the
     save collided with our own earlier attempt (a retry: E11000). A validation error means
     nothing was saved, so only other answers cost the `image` read that tells.
     """
-    if any(e in reasons.VALIDATION_ERRORS for e in api_errors):
+    if source.repeats_earlier_entry or any(e in reasons.VALIDATION_ERRORS for e in api_errors):
         return False
     return _is_ours(services.api.get_image(image_id), md)
 

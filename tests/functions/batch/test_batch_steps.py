@@ -140,3 +140,17 @@ def test_a_retried_group_finds_its_saved_images_and_records_no_image_error(
     assert [(r["outcome"], r["id"]) for r in again] == [(INGESTED, r["id"]) for r in first]
     assert len(standin_api.store.image_errors(batch_id)) == errors  # no E11000 recorded
     assert len(standin_api.store.images(batch_id)) == 3
+
+
+def test_one_name_twice_with_the_same_bytes_is_one_image_and_one_duplicate(
+        services: Services, standin_api: StandinApi, tmp_path: Path) -> None:
+    batch_id = create_batch(services.api, serial="CAM-1")
+    same = jpeg_bytes(tmp_path, seed=95)
+    members = [("cam/IMG_0001.JPG", same), ("cam/IMG_0001.JPG", same)]
+
+    rows = ingest_members_as_one_group(services, batch_id, members)
+
+    assert [(r["outcome"], r["reason"]) for r in rows] == [
+        (INGESTED, None), (DEAD_LETTER, "DUPLICATE_IMAGE")]
+    assert len(standin_api.store.images(batch_id)) == 1
+    assert sum("E11000" in e["error"] for e in standin_api.store.image_errors(batch_id)) == 1
