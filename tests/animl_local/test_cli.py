@@ -129,7 +129,11 @@ def test_the_web_apps_numbers_add_up_and_what_is_not_an_image_is_said_once(
     assert api["images"] + api["imageErrors"] == api["total"]
     [not_images] = api["batchErrors"]
     assert not_images.startswith("2 file(s) in the archive are not images")
-    assert (out / "dead-letter" / f"VIDEO_FILE/{report['batch']['_id']}/DCIM/clip.mp4").is_file()
+    [clip] = [i for i in report["images"] if i["path"] == "DCIM/clip.mp4"]
+    [key] = clip["keys"]  # under its reason, batch and place in the archive
+    assert key.startswith(f"VIDEO_FILE/{report['batch']['_id']}/")
+    assert key.endswith("/DCIM/clip.mp4")
+    assert (out / "dead-letter" / key).is_file()
 
 
 def a_missing_path(tmp: Path) -> Path:
