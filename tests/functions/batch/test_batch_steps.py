@@ -12,20 +12,13 @@ from animl_local.standin_api import StandinApi
 from functions.batch import batch_steps
 from functions.image.ingest_image import DEAD_LETTER, INGESTED, Services
 from functions.platform import storage
-from tests.conftest import create_batch, jpeg_bytes, zip_bytes
+from tests.conftest import create_batch, jpeg_bytes
 
 
 def ingest_as_one_group(services: Services, members: dict[str, bytes]) -> list[dict]:
-    """Inspect the archive as InspectArchive does, then work its (one) group."""
+    """A new batch of `members`, inspected and worked as one group."""
     batch_id = create_batch(services.api, serial="CAM-1")
-    bucket, key = services.settings.ingestion_bucket, f"{batch_id}.zip"
-    services.s3.put_object(Bucket=bucket, Key=key, Body=zip_bytes(members))
-    batch_steps.inspect_batch_archive(services.s3, services.settings, batch_id, bucket, key)
-    [item] = storage.get_json(services.s3, services.settings.batch_work_bucket,
-                              storage.manifest_key(batch_id))
-    batch_steps.ingest_group(services, batch_id, bucket, key, item["group"], item["entries"])
-    return storage.get_json(services.s3, services.settings.batch_work_bucket,
-                            storage.outcomes_key(batch_id, item["group"]))
+    return ingest_members_as_one_group(services, batch_id, list(members.items()))
 
 
 def test_entries_with_the_same_bytes_are_recorded_in_entry_order(services: Services,
@@ -68,6 +61,7 @@ def zip_with_repeats(members: list[tuple[str, bytes]]) -> bytes:
 
 def ingest_members_as_one_group(services: Services, batch_id: str,
                                 members: list[tuple[str, bytes]]) -> list[dict]:
+    """Inspect the archive as InspectArchive does, then work its (one) group."""
     bucket, key = services.settings.ingestion_bucket, f"{batch_id}.zip"
     services.s3.put_object(Bucket=bucket, Key=key, Body=zip_with_repeats(members))
     batch_steps.inspect_batch_archive(services.s3, services.settings, batch_id, bucket, key)
