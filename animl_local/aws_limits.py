@@ -6,7 +6,8 @@ another measure), by the figures in `functions.platform.aws_limits`, with AWS's 
   States.DataLimitExceeded (moto checks outputs only, and refuses exactly 256 KiB, which AWS
   accepts).
 - Lambda Invoke: a request over 6 MB (synchronous) or 1 MB (asynchronous) ->
-  RequestTooLargeException (a response over 6 MB moto itself makes Function.ResponseSizeTooLarge).
+  RequestEntityTooLargeException (a response over 6 MB moto itself makes
+  Function.ResponseSizeTooLarge).
 - SQS: a message body over the queue's MaximumMessageSize counted in bytes (moto counts
   characters).
 Local only; `enforced()` is entered once by the embedded stage (and the tests' moto).
@@ -52,13 +53,15 @@ class KeyTooLongError(S3ClientError):
         super().__init__(S3_KEY.error, "Your key is too long")
 
 
-class RequestTooLargeException(LambdaClientError):
+class RequestEntityTooLargeException(LambdaClientError):
     code = 413
 
-    def __init__(self, limit: Limit) -> None:
-        super().__init__(limit.error,
-                         f"Request must be smaller than {limit.max_bytes} bytes for the "
-                         "InvokeFunction operation")
+    def __init__(self, limit: Limit, size: int, sync: bool) -> None:
+        message = (f"Request must be smaller than {limit.max_bytes} bytes for the "
+                   "InvokeFunction operation" if sync else
+                   f"{size} byte payload is too large for the Event invocation type "
+                   f"(limit {limit.max_bytes} bytes)")
+        super().__init__(limit.error, message)
 
 
 def check_s3_key(key: str) -> None:
@@ -95,8 +98,9 @@ def _lambda_invoke(original: Callable[..., Any]) -> Callable[..., Any]:
                ) -> str | bytes:
         sync = request_headers.get("x-amz-invocation-type", "RequestResponse") == "RequestResponse"
         request_limit = LAMBDA_SYNC_PAYLOAD if sync else LAMBDA_ASYNC_PAYLOAD
-        if len(body.encode() if isinstance(body, str) else body or b"") > request_limit.max_bytes:
-            raise RequestTooLargeException(request_limit)
+        size = len(body.encode() if isinstance(body, str) else body or b"")
+        if size > request_limit.max_bytes:
+            raise RequestEntityTooLargeException(request_limit, size, sync)
         result: str | bytes = original(self, body, request_headers, response_headers)
         return result  # a response over 6 MB moto already turns into a function error
     return invoke

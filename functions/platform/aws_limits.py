@@ -23,10 +23,12 @@ STATE_PAYLOAD = Limit("Step Functions state input or output", 256 * 1024,
                       "States.DataLimitExceeded")
 # Lambda Invoke: 6 MB for a synchronous request or response (6,291,456 bytes), 1 MB for an
 # asynchronous one (it was 256 KB until late 2025; the Invoke API reference gives 1 MB now).
+# Lambda answers RequestEntityTooLargeException (HTTP 413), as seen in the wild, although its
+# API model names the shape RequestTooLargeException.
 LAMBDA_SYNC_PAYLOAD = Limit("Lambda synchronous invocation payload", 6 * 1024 * 1024,
-                            "RequestTooLargeException")
+                            "RequestEntityTooLargeException")
 LAMBDA_ASYNC_PAYLOAD = Limit("Lambda asynchronous invocation payload", 1024 * 1024,
-                             "RequestTooLargeException")
+                             "RequestEntityTooLargeException")
 # SQS message body: at most the queue's MaximumMessageSize, in bytes; 1 MiB is the highest a
 # queue may set (256 KiB before August 2025).
 SQS_MESSAGE = Limit("SQS message", 1024 * 1024, "InvalidParameterValue")

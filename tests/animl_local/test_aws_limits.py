@@ -55,7 +55,6 @@ def test_the_lambda_payload_limits_are_the_invoke_documentations() -> None:
            f"{LAMBDA_SYNC_PAYLOAD.max_bytes // 2**20} MB" in documentation
     assert f"asynchronous invocations, the maximum payload size is " \
            f"{LAMBDA_ASYNC_PAYLOAD.max_bytes // 2**20} MB" in documentation
-    assert LAMBDA_SYNC_PAYLOAD.error in model["shapes"]
 
 
 def test_the_sqs_message_limit_is_the_sqs_models() -> None:
@@ -90,9 +89,12 @@ def test_lambda_refuses_requests_over_its_payload_limits(aws: None) -> None:
     client.invoke(FunctionName="echo", InvocationType="Event",
                   Payload=json.dumps("x" * (LAMBDA_ASYNC_PAYLOAD.max_bytes - 2)).encode())
     for kind, limit in (("Event", LAMBDA_ASYNC_PAYLOAD), ("RequestResponse", LAMBDA_SYNC_PAYLOAD)):
-        with pytest.raises(client.exceptions.RequestTooLargeException):
+        with pytest.raises(ClientError) as refused:
             client.invoke(FunctionName="echo", InvocationType=kind,
                           Payload=json.dumps("x" * limit.max_bytes).encode())
+        assert refused.value.response["Error"]["Code"] == limit.error
+        assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
+        assert f"{limit.max_bytes}" in refused.value.response["Error"]["Message"]
 
 
 def test_a_synchronous_response_over_6_mb_is_a_function_error(aws: None) -> None:
