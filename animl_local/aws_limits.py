@@ -50,7 +50,7 @@ _STATE_QUOTA_USERS = (
 
 class KeyTooLongError(S3ClientError):
     def __init__(self) -> None:
-        super().__init__(S3_KEY.error, "Your key is too long")
+        super().__init__(S3_KEY.error, "Your key is too long.")
 
 
 class RequestEntityTooLargeException(LambdaClientError):
