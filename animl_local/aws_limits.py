@@ -2,7 +2,8 @@
 another measure), by the figures in `functions.platform.aws_limits`, with AWS's error names.
 
 - S3: a key over 1,024 bytes of UTF-8 -> KeyTooLongError (moto stores it).
-- Step Functions: a task's parameters (a Map item sent to a Lambda) over 256 KiB ->
+- Step Functions: an execution's input over 256 KiB -> ValidationException (moto takes it); a
+  task's parameters (a Map item sent to a Lambda) over 256 KiB ->
   States.DataLimitExceeded (moto checks outputs only, and refuses exactly 256 KiB, which AWS
   accepts).
 - Lambda Invoke: a request over 6 MB (synchronous) or 1 MB (asynchronous) ->
@@ -26,6 +27,8 @@ from moto.s3.exceptions import S3ClientError
 from moto.s3.models import S3Backend
 from moto.sqs.exceptions import InvalidParameterValue
 from moto.sqs.models import SQSBackend
+from moto.stepfunctions.exceptions import ValidationException
+from moto.stepfunctions.models import StateMachine
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (  # noqa: E501
     StateTaskService,
 )
@@ -106,6 +109,17 @@ def _lambda_invoke(original: Callable[..., Any]) -> Callable[..., Any]:
     return invoke
 
 
+def _execution_input(original: Callable[..., Any]) -> Callable[..., Any]:
+    """StartExecution's input within the state payload limit (moto takes any size)."""
+    def validate(self: StateMachine, name: str | None, execution_input: str | None) -> Any:
+        if utf8_size(execution_input or "") > STATE_PAYLOAD.max_bytes:
+            raise ValidationException(
+                "1 validation error detected: Value at 'input' failed to satisfy constraint: "
+                f"Member must have length less than or equal to {STATE_PAYLOAD.max_bytes}")
+        return original(self, name, execution_input)
+    return validate
+
+
 def _sqs_validate(original: Callable[..., Any]) -> Callable[..., Any]:
     def validate(self: SQSBackend, queue: Any, message_body: str, *args: Any, **kwargs: Any
                  ) -> Any:
@@ -133,6 +147,9 @@ def enforced() -> Iterator[None]:
         stack.enter_context(mock.patch.object(
             StateTaskService, "_before_eval_execution",
             _task_parameters(StateTaskService._before_eval_execution)))
+        stack.enter_context(mock.patch.object(
+            StateMachine, "_handle_name_input_idempotency",  # both start paths call it first
+            _execution_input(StateMachine._handle_name_input_idempotency)))
         stack.enter_context(mock.patch.object(LambdaFunction, "invoke",
                                               _lambda_invoke(LambdaFunction.invoke)))
         stack.enter_context(mock.patch.object(SQSBackend, "_validate_message",

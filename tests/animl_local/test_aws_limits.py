@@ -139,6 +139,9 @@ def test_a_task_input_over_256_kib_fails_the_execution(aws: None) -> None:
             time.sleep(0.05)
         raise AssertionError("the execution did not end")
 
+    with pytest.raises(ClientError) as refused:  # an execution's own input: refused at once
+        run(STATE_PAYLOAD.max_bytes)
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
     assert run(120_000)["status"] == "SUCCEEDED"  # 240 KB sent
     failed = run(STATE_PAYLOAD.max_bytes // 2)  # twice that, with its JSON: over the limit
     assert (failed["status"], failed.get("error")) == ("FAILED", STATE_PAYLOAD.error)
