@@ -102,9 +102,10 @@ def ingest_group(services: Services, batch_id: str, bucket: str, key: str, group
         # Neighbouring entries come in one ranged GET (bounded: a group is at most this many
         # bytes).
         reader = prefetch_group(archive, group_entries, 2 * services.settings.group_max_bytes)
-        outcomes = [outcome for run in _read_within_budget(services, reader, batch_id, bucket,
-                                                            key, group_entries)
-                    for outcome in _ingest_entries(services, reader, run)]
+        outcomes: list[Outcome] = []
+        for run in _read_within_budget(services, reader, batch_id, bucket, key, group_entries):
+            outcomes.extend(_ingest_entries(services, reader, run))
+            del run  # let the run's bytes go before the next run is read
     except ArchiveChanged as changed:
         batch_record.record_batch_error(services.api, services.s3, services.settings, batch_id,
                                         str(changed))
