@@ -107,7 +107,8 @@ def ingest_image_group(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @_about_the_batch
 def summarize_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     rt = runtime()
-    return batch_steps.summarize_batch(rt.client("s3"), rt.api(), rt.settings, event["batchId"])
+    return batch_steps.summarize_batch(rt.client("s3"), rt.api(), rt.settings, event["batchId"],
+                                       (event.get("archive") or {}).get("ETag"))
 
 
 @blueprint.lambda_function(name="record_batch_error")

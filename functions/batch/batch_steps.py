@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from functions.archive.manifest import manifest_items
 from functions.archive.zip_reader import (
+    ARCHIVE_CHANGED,
     ArchiveChanged,
     EntryLimits,
     PrefetchedSpan,
@@ -247,18 +248,24 @@ def _dead_letter_entry(services: Services, reader: S3RangeReader | PrefetchedSpa
                    keys=[key])
 
 
-def summarize_batch(s3: Any, api: AnimlApiClient, settings: Settings, batch_id: str
-                    ) -> dict[str, Any]:
+def summarize_batch(s3: Any, api: AnimlApiClient, settings: Settings, batch_id: str,
+                    etag: str | None = None) -> dict[str, Any]:
     """Collect every group's outcomes into the batch report; fail if any group is missing.
 
     Files that are not images are not in the batch's total, so the web app would never hear of
-    them: one batch error says how many there were and why.
+    them: one batch error says how many there were and why. `etag`: the upload this execution
+    inspected; ArchiveChanged if a newer upload of the batch has been inspected since.
     """
     work = settings.batch_work_bucket
     items = storage.get_json(s3, work, storage.manifest_key(batch_id))
     inspection = storage.get_json(s3, work, storage.inspection_key(batch_id))
     skipped = inspection["skipped"]
-    etag = (inspection.get("archive") or {}).get("ETag")
+    inspected = (inspection.get("archive") or {}).get("ETag")
+    if etag and inspected and quoted_etag(etag) != inspected:
+        # A newer upload of the batch was inspected since: the manifest is its execution's.
+        raise ArchiveChanged(f"{ARCHIVE_CHANGED}: the batch's manifest is now that of the upload "
+                             f"with ETag {inspected}, ingested by its own execution")
+    etag = inspected
     images: list[dict[str, Any]] = []
     missing: list[int] = []
     for item in items:

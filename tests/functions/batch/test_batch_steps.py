@@ -180,3 +180,18 @@ def test_a_dead_letter_copy_pinned_to_another_upload_is_refused(services: Servic
     assert "Contents" not in listed
     assert not services.s3.list_multipart_uploads(
         Bucket=services.settings.dead_letter_bucket).get("Uploads")
+
+
+def test_a_summary_of_an_upload_whose_manifest_was_replaced_fails_as_archive_changed(
+        services: Services, tmp_path: Path) -> None:
+    batch_id, key, result, [item] = inspected(
+        services, {"IMG_0.JPG": jpeg_bytes(tmp_path, seed=72)})
+    first_etag = result["archive"]["ETag"]
+    work(services, batch_id, key, item, first_etag)
+    services.s3.put_object(Bucket=services.settings.ingestion_bucket, Key=key,
+                           Body=zip_bytes({"IMG_9.JPG": jpeg_bytes(tmp_path, seed=73)}))
+    batch_steps.inspect_batch_archive(services.s3, services.settings, batch_id,
+                                      services.settings.ingestion_bucket, key)  # the second's
+    with pytest.raises(ArchiveChanged, match="The archive changed during ingestion"):
+        batch_steps.summarize_batch(services.s3, services.api, services.settings, batch_id,
+                                    first_etag)
