@@ -21,7 +21,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -245,19 +245,13 @@ _FULL32, _FULL16 = 0xFFFFFFFF, 0xFFFF
 _HEADER_READ = 1024
 
 
-@dataclass(frozen=True)
-class _Member:
-    """One record of the directory (or one local header), names decoded."""
-
-    name: str
-    raw_name: str | None
-    header_offset: int
-    compressed_size: int
-    size: int
-    method: int
-    crc: int
-    flags: int
-    detail: str | None = None  # set when its bytes are known to be incomplete
+def _entry(name: str, raw_name: str | None, header_offset: int, compressed_size: int,
+           size: int, method: int, crc: int, flags: int, detail: str | None = None) -> ZipEntry:
+    """One record of the directory (or one local header), before any check; `detail` is set
+    when its bytes are known to be incomplete."""
+    return ZipEntry(name=name, path=safe_entry_path(name), header_offset=header_offset,
+                    compressed_size=compressed_size, size=size, method=method, crc=crc,
+                    flags=flags, raw_name=raw_name, detail=detail)
 
 
 def decode_name(raw: bytes, flags: int) -> tuple[str, str | None]:
@@ -316,7 +310,7 @@ def _directory_span(reader: S3RangeReader) -> tuple[int, int, int]:
     return cd_start, cd_size, prepended
 
 
-def _central_directory(reader: S3RangeReader) -> list[_Member]:
+def _central_directory(reader: S3RangeReader) -> list[ZipEntry]:
     """Every record of the central directory; BadArchive if it cannot be read."""
     cd_start, cd_size, prepended = _directory_span(reader)
     directory = reader.read_range(cd_start, cd_size)
@@ -333,20 +327,20 @@ def _central_directory(reader: S3RangeReader) -> list[_Member]:
         extra = directory[name_at + name_length:name_at + name_length + extra_length]
         size, compressed, offset = _zip64_sizes(extra, size, compressed, offset)
         name, raw_name = decode_name(raw, flags)
-        members.append(_Member(name, raw_name, offset + prepended, compressed, size, method,
+        members.append(_entry(name, raw_name, offset + prepended, compressed, size, method,
                                crc, flags))
         at = name_at + name_length + extra_length + comment_length
     return members
 
 
-def _local_headers(reader: S3RangeReader) -> tuple[list[_Member], str]:
+def _local_headers(reader: S3RangeReader) -> tuple[list[ZipEntry], str]:
     """The entries that local headers describe, front to back, and what stopped the walk.
 
     For an archive whose central directory is gone (an interrupted copy). An entry whose sizes
     follow its data (a data descriptor, as streaming zippers write) cannot be delimited without
     the directory: it is listed with everything after its header, and the walk stops there.
     """
-    members: list[_Member] = []
+    members: list[ZipEntry] = []
     at = 0
     while True:
         head = reader.read_range(at, _HEADER_READ)
@@ -367,16 +361,16 @@ def _local_headers(reader: S3RangeReader) -> tuple[list[_Member], str]:
         name, raw_name = decode_name(raw, flags)
         data_start = at + fields
         if flags & _DATA_DESCRIPTOR_FLAG and not compressed:
-            members.append(_Member(name, raw_name, at, reader.size - data_start, 0, method, crc,
+            members.append(_entry(name, raw_name, at, reader.size - data_start, 0, method, crc,
                                    flags, detail="its sizes follow its data (data descriptor) and "
                                    "the archive has no central directory: kept from its header "
                                    "to the end of the archive"))
             return members, f"entry {name!r} has no sizes in its local header"
         if data_start + compressed > reader.size:
-            members.append(_Member(name, raw_name, at, compressed, size, method, crc, flags,
+            members.append(_entry(name, raw_name, at, compressed, size, method, crc, flags,
                                    detail="the archive ends inside this entry"))
             return members, f"the archive ends inside entry {name!r}"
-        members.append(_Member(name, raw_name, at, compressed, size, method, crc, flags))
+        members.append(_entry(name, raw_name, at, compressed, size, method, crc, flags))
         at = data_start + compressed + (_descriptor_length(reader, data_start + compressed)
                                         if flags & _DATA_DESCRIPTOR_FLAG else 0)
 
@@ -407,37 +401,20 @@ def inspect_archive(reader: S3RangeReader, limits: EntryLimits) -> ArchiveListin
     return _listing(members, limits, recovered)
 
 
-def _listing(members: list[_Member], limits: EntryLimits, recovered: str | None
+def _listing(members: list[ZipEntry], limits: EntryLimits, recovered: str | None
              ) -> ArchiveListing:
     images, others, skipped = [], [], []
     total = 0
     for member in members:
         not_an_image = classify_entry(member.name)
         if not_an_image in _KEPT_UNCOUNTED:
-            others.append(_zip_entry(member, rejected=not_an_image, counted=False))
+            others.append(replace(member, rejected=not_an_image, counted=False, detail=None))
         elif not_an_image:
             skipped.append({"path": member.name, "reason": not_an_image})
         else:
             total += member.size
-            images.append(_zip_entry(member, rejected=_over_limit(member, total, limits)))
+            images.append(replace(member, rejected=_over_limit(member, total, limits)))
     return ArchiveListing(images=images, others=others, skipped=skipped, recovered=recovered)
-
-
-def _zip_entry(member: _Member, rejected: str | None, counted: bool = True) -> ZipEntry:
-    return ZipEntry(
-        name=member.name,
-        path=safe_entry_path(member.name),
-        header_offset=member.header_offset,
-        compressed_size=member.compressed_size,
-        size=member.size,
-        method=member.method,
-        crc=member.crc,
-        flags=member.flags,
-        rejected=rejected,
-        counted=counted,
-        raw_name=member.raw_name,
-        detail=member.detail if rejected == reasons.CORRUPTED_IMAGE_FILE else None,
-    )
 
 
 def least_inflated_size(compressed_size: int, method: int) -> int:
@@ -448,7 +425,7 @@ def least_inflated_size(compressed_size: int, method: int) -> int:
     return compressed_size if method == zipfile.ZIP_STORED else 0
 
 
-def _over_limit(member: _Member, running_total: int, limits: EntryLimits) -> str | None:
+def _over_limit(member: ZipEntry, running_total: int, limits: EntryLimits) -> str | None:
     if member.detail:
         return reasons.CORRUPTED_IMAGE_FILE
     # The directory's size may lie: what the stored bytes must inflate to counts too.
