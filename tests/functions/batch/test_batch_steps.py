@@ -196,3 +196,24 @@ def test_a_summary_of_an_upload_whose_manifest_was_replaced_fails_as_archive_cha
     with pytest.raises(ArchiveChanged, match="The archive changed during ingestion"):
         batch_steps.summarize_batch(services.s3, services.api, services.settings, batch_id,
                                     first_etag)
+
+
+def test_an_archive_cut_short_is_ingested_from_its_local_headers_and_the_batch_says_so(
+        services: Services, standin_api: StandinApi, tmp_path: Path) -> None:
+    members = {f"IMG_{i}.JPG": jpeg_bytes(tmp_path, seed=90 + i) for i in range(3)}
+    whole = zip_bytes(members)
+    batch_id = create_batch(services.api, serial="CAM-1")
+    bucket, key = services.settings.ingestion_bucket, f"{batch_id}.zip"
+    # An interrupted copy: the end of the central directory is missing.
+    services.s3.put_object(Bucket=bucket, Key=key, Body=whole[:len(whole) - 40])
+    result = batch_steps.inspect_batch_archive(services.s3, services.settings, batch_id, bucket,
+                                               key)
+    for item in storage.get_json(services.s3, services.settings.batch_work_bucket,
+                                 storage.manifest_key(batch_id)):
+        work(services, batch_id, key, item, result["archive"]["ETag"])
+    summary = batch_steps.summarize_batch(services.s3, services.api, services.settings,
+                                          batch_id, result["archive"]["ETag"])
+
+    assert result["total"] == 3 and summary["counts"] == {INGESTED: 3}
+    [error] = standin_api.store.batch(batch_id)["errors"]
+    assert "3 entries read from local headers" in error["error"]
