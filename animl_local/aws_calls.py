@@ -189,7 +189,10 @@ def _s3(operation: str, params: dict[str, Any], region: str, account: str) -> Re
         return [("s3:AbortMultipartUpload", _object_arn(params["Bucket"], params["Key"]))]
     if operation == "DeleteObject":
         action = "s3:DeleteObjectVersion" if params.get("VersionId") else "s3:DeleteObject"
-        return [(action, _object_arn(params["Bucket"], params["Key"]))]
+        deleted = [(action, _object_arn(params["Bucket"], params["Key"]))]
+        # A conditional delete on an ETag needs s3:GetObject too (AWS: conditional deletes).
+        read = [("s3:GetObject", deleted[0][1])] if params.get("IfMatch", "*") != "*" else []
+        return [*deleted, *read]
     if operation in _S3_BUCKET_LISTING:
         return [("s3:ListBucket", f"arn:aws:s3:::{params['Bucket']}")]
     raise _unknown("s3", operation)

@@ -1,4 +1,5 @@
-"""Two paths of moto's S3 (5.2.5) made to keep an object's bytes where moto spooled them: on disk.
+"""Three paths of moto's S3 (5.2.5) made to keep an object's bytes where moto spooled them (on
+disk), and one precondition moto skips.
 
 A local run uploads its whole archive (1 GB for 1,000 photos) and reads it back in ranges:
 - CompleteMultipartUpload: moto joins the parts in memory (a bytearray, a bytes copy of it and
@@ -7,6 +8,10 @@ A local run uploads its whole archive (1 GB for 1,000 photos) and reads it back 
   copied chunk by chunk into the new key's buffer and one event is sent, as S3 does.
 - GetObject with a Range: moto reads the whole object, then slices it. Here only the range is
   read from the key's buffer.
+- UploadPartCopy with x-amz-copy-source-range: the same, for a part copied server-side. Here
+  only the range is read. moto also ignores `x-amz-copy-source-if-match` (and -if-none-match),
+  which AWS answers with 412 PreconditionFailed when the source's ETag does not hold: here it is
+  checked first, so a pinned copy cannot take another object's bytes.
 Local only, entered by the embedded stage. moto's own behaviour is the reference: the tests
 compare every answer (bytes, ETag, ranges, the events) with unpatched moto's.
 """
@@ -19,9 +24,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 from unittest import mock
+from urllib.parse import unquote, urlparse
 
 from moto.s3 import notifications
-from moto.s3.exceptions import EntityTooSmall, InvalidPart, MalformedXML
+from moto.s3.exceptions import EntityTooSmall, InvalidPart, MalformedXML, PreconditionFailed
 from moto.s3.models import FakeKey, S3Backend
 from moto.s3.responses import S3Response
 from moto.settings import S3_UPLOAD_PART_MIN_SIZE
@@ -66,6 +72,40 @@ def _get_object(original: Any) -> Any:
         finally:
             _ranged.on = False
     return get_object
+
+
+def _etag_matches(condition: str, etag: str) -> bool:
+    # S3 compares ETags with or without their quotes; "*" matches any object.
+    return condition.strip() == "*" or condition.replace('"', "") == etag.replace('"', "")
+
+
+def _copy_source_preconditions(response: S3Response) -> None:
+    """x-amz-copy-source-if-match / -if-none-match, as AWS checks them: 412 when they fail."""
+    source = unquote(urlparse(response.headers.get("x-amz-copy-source") or "").path)
+    bucket, _, key_name = source.lstrip("/").partition("/")
+    key = response.backend.get_object(bucket, key_name)
+    if key is None:
+        return  # moto answers the missing source itself
+    if_match = response.headers.get("x-amz-copy-source-if-match")
+    if if_match and not _etag_matches(if_match, key.etag):
+        raise PreconditionFailed("x-amz-copy-source-If-Match")
+    if_none_match = response.headers.get("x-amz-copy-source-if-none-match")
+    if if_none_match and _etag_matches(if_none_match, key.etag):
+        raise PreconditionFailed("x-amz-copy-source-If-None-Match")
+
+
+def _upload_part_copy(original: Any) -> Any:
+    def upload_part_copy(self: S3Response) -> Any:
+        _copy_source_preconditions(self)
+        ranged = re.match(r"^bytes=\d+-\d+$", self.headers.get("x-amz-copy-source-range") or "")
+        if not ranged:
+            return original(self)
+        _ranged.on = True  # moto slices the source's value: read only that slice
+        try:
+            return original(self)
+        finally:
+            _ranged.on = False
+    return upload_part_copy
 
 
 def _handle_range_header(original: Any) -> Any:
@@ -126,5 +166,7 @@ def s3_objects_on_disk() -> Iterator[None]:
             mock.patch.object(S3Response, "get_object", _get_object(S3Response.get_object)), \
             mock.patch.object(S3Response, "_handle_range_header",
                               _handle_range_header(S3Response._handle_range_header)), \
+            mock.patch.object(S3Response, "upload_part_copy",
+                              _upload_part_copy(S3Response.upload_part_copy)), \
             mock.patch.object(S3Backend, "complete_multipart_upload", _complete_multipart_upload):
         yield

@@ -13,6 +13,7 @@ import posixpath
 from typing import Any
 
 from functions.batch import batch_record
+from functions.batch.uploads import UPLOAD_SUFFIX
 from functions.image.ingest_image import DEAD_LETTER, INGESTED, ImageSource, Services, ingest_image
 from functions.platform import storage
 from functions.platform.settings import Settings
@@ -23,9 +24,11 @@ REDRIVE_SUFFIX = "-redrive-"
 
 
 def batch_executions(sfn: Any, state_machine_arn: str, batch_id: str) -> list[dict[str, Any]]:
-    """The batch's executions, first run first (re-drives are named `<batch>-redrive-<n>`)."""
+    """The batch's executions, first run first (re-drives are named `<batch>-redrive-<n>`,
+    later uploads under the same batch id `<batch>-upload-<ETag>`)."""
     return [e for e in list_executions(sfn, state_machine_arn)
-            if e["name"] == batch_id or e["name"].startswith(batch_id + REDRIVE_SUFFIX)][::-1]
+            if e["name"] == batch_id
+            or e["name"].startswith((batch_id + REDRIVE_SUFFIX, batch_id + UPLOAD_SUFFIX))][::-1]
 
 
 def list_executions(sfn: Any, state_machine_arn: str, status: str | None = None

@@ -108,7 +108,9 @@ def function_statements(s: Settings) -> dict[str, list[dict[str, Any]]]:
                       _listing(s.ingestion_bucket),
                       _objects(s.serving_bucket, "PutObject"),
                       _objects(s.dead_letter_bucket, "PutObject"),
-                      _objects(s.parking_lot_bucket, "PutObject"), *_api(s), start_batch],
+                      _objects(s.parking_lot_bucket, "PutObject"), *_api(s), start_batch,
+                      # which upload a batch's first execution ingests (a repeated event?)
+                      _executions(s, "DescribeExecution")],
         "inspect_archive": [_objects(s.ingestion_bucket, "GetObject"),
                             _objects(s.batch_work_bucket, "PutObject")],
         "update_batch_status": [*_api(s), *_batch_records(s)],

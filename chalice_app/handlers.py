@@ -71,7 +71,7 @@ def on_upload(event: Any) -> None:
     logger.info(uploads.receive_upload(
         lambda: _services(rt), rt.client("stepfunctions"),
         lambda: rt.settings.state_machine_arn(account_of(event.context)), event.bucket,
-        event.key))
+        event.key, uploads.event_etag(event.to_dict())))
 
 
 @blueprint.lambda_function(name="inspect_archive")
@@ -80,7 +80,8 @@ def inspect_archive(event: dict[str, Any], context: Any) -> dict[str, Any]:
     rt = runtime()
     archive = event["archive"]
     return batch_steps.inspect_batch_archive(rt.client("s3"), rt.settings, event["batchId"],
-                                             archive["Bucket"], archive["Key"])
+                                             archive["Bucket"], archive["Key"],
+                                             archive.get("ETag"))
 
 
 @blueprint.lambda_function(name="update_batch_status")
@@ -98,14 +99,16 @@ def update_batch_status(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def ingest_image_group(event: dict[str, Any], context: Any) -> dict[str, Any]:
     archive, item = event["archive"], event["item"]
     return batch_steps.ingest_group(_services(runtime()), event["batchId"], archive["Bucket"],
-                                    archive["Key"], item["group"], item["entries"])
+                                    archive["Key"], item["group"], item["entries"],
+                                    archive.get("ETag"))
 
 
 @blueprint.lambda_function(name="summarize_batch")
 @_about_the_batch
 def summarize_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     rt = runtime()
-    return batch_steps.summarize_batch(rt.client("s3"), rt.api(), rt.settings, event["batchId"])
+    return batch_steps.summarize_batch(rt.client("s3"), rt.api(), rt.settings, event["batchId"],
+                                       (event.get("archive") or {}).get("ETag"))
 
 
 @blueprint.lambda_function(name="record_batch_error")

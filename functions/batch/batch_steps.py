@@ -5,20 +5,24 @@ from __future__ import annotations
 import contextvars
 import posixpath
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from functions.archive.manifest import manifest_items
 from functions.archive.zip_reader import (
+    ARCHIVE_CHANGED,
+    ArchiveChanged,
     EntryLimits,
     PrefetchedSpan,
     S3RangeReader,
     ZipEntry,
     entry_data_range,
     inspect_archive,
+    pinned_to,
     prefetch_group,
+    quoted_etag,
     read_entry,
 )
 from functions.batch import batch_record
@@ -49,48 +53,69 @@ class IncompleteBatch(Exception):
     """Some manifest items have no recorded outcome: the batch must not be called done."""
 
 
-def inspect_batch_archive(s3: Any, settings: Settings, batch_id: str, bucket: str, key: str
-                          ) -> dict[str, Any]:
-    """Read the archive's directory, write the manifest and return the counts for the batch."""
-    reader = S3RangeReader(s3, bucket, key)
+def inspect_batch_archive(s3: Any, settings: Settings, batch_id: str, bucket: str, key: str,
+                          etag: str | None = None) -> dict[str, Any]:
+    """Read the archive's directory, write the manifest and return the counts for the batch.
+
+    `etag`: the upload that started the execution (from its S3 event); if the object is no longer
+    that upload, ArchiveChanged. The ETag read here is returned in `archive`, and every later read
+    of the batch (the Map's items) is pinned to it.
+    """
+    reader = S3RangeReader(s3, bucket, key, etag=etag)
     limits = EntryLimits(settings.max_image_bytes, settings.max_compression_ratio,
                          settings.max_batch_uncompressed_bytes)
     listing = inspect_archive(reader, limits)
     items = manifest_items(listing, settings.group_max_entries, settings.group_max_bytes)
+    archive = {"Bucket": bucket, "Key": key, "ETag": reader.etag}
     work = settings.batch_work_bucket
     storage.put_json(s3, work, storage.manifest_key(batch_id), items)
-    storage.put_json(s3, work, storage.inspection_key(batch_id), {"skipped": listing.skipped})
+    storage.put_json(s3, work, storage.inspection_key(batch_id),
+                     {"skipped": listing.skipped, "archive": archive,
+                      "recovered": listing.recovered})
     return {
         "total": len(listing.images),
         "groups": len(items),
         "notImages": len(listing.others),
         "skipped": len(listing.skipped),
         "archiveBytes": reader.size,
+        "archive": archive,
+        "recovered": listing.recovered,
         "manifest": {"Bucket": work, "Key": storage.manifest_key(batch_id)},
     }
 
 
 def ingest_group(services: Services, batch_id: str, bucket: str, key: str, group: int,
-                 entries: list[dict[str, Any]]) -> dict[str, Any]:
+                 entries: list[dict[str, Any]], etag: str | None = None) -> dict[str, Any]:
     """Ingest one Map item's entries; write their outcomes to S3 and return the counts.
 
-    A group whose outcomes are already stored (a re-driven batch) is not worked again.
+    Every read is pinned to `etag` (the upload InspectArchive read): if the object changed,
+    ArchiveChanged, recorded once as a batch error. A group whose outcomes are already stored
+    from the same upload (a re-driven batch) is not worked again.
     """
     outcomes_key = storage.outcomes_key(batch_id, group)
-    stored = _stored_outcomes(services, outcomes_key, len(entries))
+    stored = _stored_outcomes(services, outcomes_key, len(entries), etag)
     if stored is not None:
         return {"group": group, "images": len(stored), "reused": True,
                 **Counter(row["outcome"] for row in stored)}
     retry_project = _retry_project(services, batch_id, group)
-    archive = S3RangeReader(services.s3, bucket, key)
-    group_entries = [ZipEntry.from_item(item) for item in entries]
-    # Neighbouring entries come in one ranged GET (bounded: a group is at most this many bytes).
-    reader = prefetch_group(archive, group_entries, 2 * services.settings.group_max_bytes)
-    read = [_read_entry(services, reader, batch_id, bucket, key, entry, retry_project)
-            for entry in group_entries]
-    outcomes = _ingest_entries(services, reader, read)
+    try:
+        archive = S3RangeReader(services.s3, bucket, key, etag=etag)
+        group_entries = [ZipEntry.from_item(item) for item in entries]
+        # Neighbouring entries come in one ranged GET (bounded: a group is at most this many
+        # bytes).
+        reader = prefetch_group(archive, group_entries, 2 * services.settings.group_max_bytes)
+        outcomes: list[Outcome] = []
+        runs = _read_within_budget(services, reader, batch_id, bucket, key, group_entries,
+                                   retry_project)
+        for run in runs:
+            outcomes.extend(_ingest_entries(services, reader, run))
+            del run  # let the run's bytes go before the next run is read
+    except ArchiveChanged as changed:
+        batch_record.record_batch_error(services.api, services.s3, services.settings, batch_id,
+                                        str(changed))
+        raise
     storage.put_json(services.s3, services.settings.batch_work_bucket, outcomes_key,
-                     [o.to_dict() for o in outcomes])
+                     [{**o.to_dict(), ARCHIVE_ETAG: archive.etag} for o in outcomes])
     counts = Counter(o.outcome for o in outcomes)
     return {"group": group, "images": len(outcomes), **counts}
 
@@ -109,12 +134,18 @@ def _retry_project(services: Services, batch_id: str, group: int) -> str | None:
     return project
 
 
-def _stored_outcomes(services: Services, key: str, expected: int) -> list[dict[str, Any]] | None:
+# Each stored outcome names the upload it came from: another upload's are never reused.
+ARCHIVE_ETAG = "archiveETag"
+
+
+def _stored_outcomes(services: Services, key: str, expected: int, etag: str | None
+                     ) -> list[dict[str, Any]] | None:
     try:
         rows = storage.get_json(services.s3, services.settings.batch_work_bucket, key)
     except services.s3.exceptions.NoSuchKey:
         return None
-    return rows if len(rows) == expected else None
+    same_upload = etag is None or all(row.get(ARCHIVE_ETAG) == quoted_etag(etag) for row in rows)
+    return rows if len(rows) == expected and same_upload else None
 
 
 @dataclass(frozen=True)
@@ -123,6 +154,25 @@ class _ReadEntry:
     entry: ZipEntry
     data: bytes | None = None
     unreadable: Rejected | None = None  # then it is dead-lettered as its stored bytes
+
+
+def _read_within_budget(services: Services, reader: S3RangeReader | PrefetchedSpan,
+                        batch_id: str, bucket: str, key: str, entries: list[ZipEntry],
+                        retry_project: str | None = None) -> Iterator[list[_ReadEntry]]:
+    """The group's entries read in runs whose inflated bytes (counted as read, not as the
+    directory claims) stay within `group_max_inflated_bytes`, plus at most one entry: a run is
+    worked and let go before the next is read."""
+    run: list[_ReadEntry] = []
+    held = 0
+    for entry in entries:
+        item = _read_entry(services, reader, batch_id, bucket, key, entry, retry_project)
+        run.append(item)
+        held += len(item.data or b"")
+        if held >= services.settings.group_max_inflated_bytes:
+            yield run
+            run, held = [], 0
+    if run:
+        yield run
 
 
 def _read_entry(services: Services, reader: S3RangeReader | PrefetchedSpan, batch_id: str,
@@ -191,9 +241,18 @@ def _prepare(services: Services, item: _ReadEntry) -> Prepared | Rejection | Non
 def _finish(services: Services, reader: S3RangeReader | PrefetchedSpan, item: _ReadEntry,
             prepared: Prepared | Rejection | None) -> Outcome:
     if item.unreadable is not None:
-        return _dead_letter_entry(services, reader, item.source, item.entry, item.unreadable)
-    assert item.data is not None  # read, or unreadable: never neither
-    return ingest_image(item.data, item.source, services, prepared)
+        outcome = _dead_letter_entry(services, reader, item.source, item.entry, item.unreadable)
+    else:
+        assert item.data is not None  # read, or unreadable: never neither
+        outcome = ingest_image(item.data, item.source, services, prepared)
+    if item.entry.raw_name:
+        outcome.warnings.append(undecodable_name_note(item.entry.raw_name))
+    return outcome
+
+
+def undecodable_name_note(raw_name: str) -> str:
+    return ("the entry's name is not the UTF-8 its flag says; shown with replacement "
+            f"characters, raw bytes (hex): {raw_name}")
 
 
 def _dead_letter_entry(services: Services, reader: S3RangeReader | PrefetchedSpan,
@@ -204,8 +263,9 @@ def _dead_letter_entry(services: Services, reader: S3RangeReader | PrefetchedSpa
     assert source.origin is not None  # a batch entry always has one
     key = storage.rejected_key(unreadable.reason, source.origin, entry.path)
     start, length = entry_data_range(reader, entry)
-    storage.copy_range(services.s3, source.bucket, source.key, start, length,
-                       services.settings.dead_letter_bucket, key)
+    with pinned_to(source.key, reader.etag):  # the stored bytes of the upload that was read
+        storage.copy_range(services.s3, source.bucket, source.key, start, length,
+                           services.settings.dead_letter_bucket, key, source_etag=reader.etag)
     if not entry.counted:
         return Outcome(entry.path, SKIPPED, unreadable.reason, detail=str(unreadable), keys=[key],
                        origin=source.origin)
@@ -215,28 +275,42 @@ def _dead_letter_entry(services: Services, reader: S3RangeReader | PrefetchedSpa
                    keys=[key], origin=source.origin)
 
 
-def summarize_batch(s3: Any, api: AnimlApiClient, settings: Settings, batch_id: str
-                    ) -> dict[str, Any]:
+def summarize_batch(s3: Any, api: AnimlApiClient, settings: Settings, batch_id: str,
+                    etag: str | None = None) -> dict[str, Any]:
     """Collect every group's outcomes into the batch report; fail if any group is missing.
 
     Files that are not images are not in the batch's total, so the web app would never hear of
-    them: one batch error says how many there were and why.
+    them: one batch error says how many there were and why. `etag`: the upload this execution
+    inspected; ArchiveChanged if a newer upload of the batch has been inspected since.
     """
     work = settings.batch_work_bucket
     items = storage.get_json(s3, work, storage.manifest_key(batch_id))
-    skipped = storage.get_json(s3, work, storage.inspection_key(batch_id))["skipped"]
+    inspection = storage.get_json(s3, work, storage.inspection_key(batch_id))
+    skipped = inspection["skipped"]
+    inspected = (inspection.get("archive") or {}).get("ETag")
+    if etag and inspected and quoted_etag(etag) != inspected:
+        # A newer upload of the batch was inspected since: the manifest is its execution's.
+        raise ArchiveChanged(f"{ARCHIVE_CHANGED}: the batch's manifest is now that of the upload "
+                             f"with ETag {inspected}, ingested by its own execution")
+    etag = inspected
     images: list[dict[str, Any]] = []
     missing: list[int] = []
     for item in items:
         try:
-            images.extend(storage.get_json(s3, work, storage.outcomes_key(batch_id, item["group"])))
+            rows = storage.get_json(s3, work, storage.outcomes_key(batch_id, item["group"]))
         except s3.exceptions.NoSuchKey:
-            missing.append(item["group"])
+            rows = None
+        if rows is None or (etag and any(row.get(ARCHIVE_ETAG) != etag for row in rows)):
+            missing.append(item["group"])  # none yet, or another upload's
+        else:
+            images.extend(rows)
     if missing:
         lost = sum(len(item["entries"]) for item in items if item["group"] in missing)
         raise IncompleteBatch(
             f"{lost} image(s) in {len(missing)} group(s) have no outcome (groups {missing[:10]})"
         )
+    if inspection.get("recovered"):  # an archive without its central directory
+        batch_record.record_batch_error(api, s3, settings, batch_id, inspection["recovered"])
     not_images = Counter(i["reason"] for i in images if i["outcome"] == SKIPPED)
     if not_images:
         batch_record.record_batch_error(api, s3, settings, batch_id,

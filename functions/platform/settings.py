@@ -24,6 +24,9 @@ class Settings:
     # Pre-batching of the manifest: a Map item holds at most this many entries / bytes.
     group_max_entries: int = 50
     group_max_bytes: int = 128 * 1024 * 1024
+    # Inflated bytes a group holds at once (plus one image): entries are read and worked in
+    # runs this big, so 50 images of 99 MB need about this much, not 5 GB (Lambda: 3,008 MB).
+    group_max_inflated_bytes: int = 512 * 1024 * 1024
     # Entries of a group worked at once (threads: they mostly wait on the API and S3).
     group_concurrency: int = 8
     # Zip-bomb guards: JPEG and PNG barely compress, so a high ratio is never a real photo.
@@ -117,9 +120,9 @@ class Settings:
         return f"arn:aws:states:{self.region}:{account_id}:stateMachine:{self.state_machine_name}"
 
     def execution_arn(self, account_id: str, name: str) -> str:
-        """A batch's execution is named after the batch (re-drives: `<batch>-redrive-<n>`)."""
-        machine = self.state_machine_arn(account_id)
-        return f"{machine.replace(':stateMachine:', ':execution:')}:{name}"
+        """A batch's execution is named after the batch (re-drives: `<batch>-redrive-<n>`, a
+        later upload under the same batch id: `<batch>-upload-<its ETag>`)."""
+        return execution_arn_of(self.state_machine_arn(account_id), name)
 
     def to_environment(self) -> dict[str, str]:
         """The environment variables `from_environment` reads back to these settings: one per
@@ -144,6 +147,10 @@ class Settings:
                 raw = env.get("AWS_DEFAULT_REGION")
             values[item.name] = default if raw is None else _parsed(raw, type(default))
         return cls(**values)
+
+
+def execution_arn_of(state_machine_arn: str, name: str) -> str:
+    return f"{state_machine_arn.replace(':stateMachine:', ':execution:')}:{name}"
 
 
 def _environment_name(field_name: str) -> str:

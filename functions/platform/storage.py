@@ -103,8 +103,13 @@ MAX_COPY_PART = 5 * 1024**3  # S3's largest part
 
 
 def copy_range(s3: Any, source_bucket: str, source_key: str, start: int, length: int,
-               bucket: str, key: str) -> None:
-    """Copy bytes [start, start+length) of one object into another, server-side (no download)."""
+               bucket: str, key: str, source_etag: str | None = None) -> None:
+    """Copy bytes [start, start+length) of one object into another, server-side (no download).
+
+    `source_etag` pins the source: S3 refuses the copy (412 PreconditionFailed) if the object
+    has changed since.
+    """
+    pinned = {"CopySourceIfMatch": source_etag} if source_etag else {}
     if length <= 0:
         s3.put_object(Bucket=bucket, Key=key, Body=b"")
         return
@@ -116,7 +121,7 @@ def copy_range(s3: Any, source_bucket: str, source_key: str, start: int, length:
             copied = s3.upload_part_copy(
                 Bucket=bucket, Key=key, UploadId=upload, PartNumber=number,
                 CopySource={"Bucket": source_bucket, "Key": source_key},
-                CopySourceRange=f"bytes={offset}-{end}",
+                CopySourceRange=f"bytes={offset}-{end}", **pinned,
             )
             parts.append({"PartNumber": number, "ETag": copied["CopyPartResult"]["ETag"]})
         s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload,

@@ -1,4 +1,5 @@
-"""The on-disk paths answer exactly as moto's own: the same bytes, ETag and ranges."""
+"""The on-disk paths answer exactly as moto's own: the same bytes, ETag and ranges; and where moto
+is more lenient than AWS (a copy pinned to another ETag), the local stage refuses as AWS does."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from animl_local.moto_s3_on_disk import s3_objects_on_disk
@@ -70,3 +72,77 @@ def test_a_part_that_does_not_match_is_refused_as_moto_does() -> None:
                 client.complete_multipart_upload(
                     Bucket="bkt", Key="k", UploadId=upload,
                     MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": '"0" * 32'}]})
+
+
+def refusal(call: Any) -> tuple[int, str] | None:
+    """(HTTP status, error code) of a refused call, None if it succeeded."""
+    try:
+        call()
+    except ClientError as refused:
+        return (refused.response["ResponseMetadata"]["HTTPStatusCode"],
+                refused.response["Error"]["Code"])
+    return None
+
+
+# AWS's documented answer when If-Match / x-amz-copy-source-if-match does not hold (GetObject,
+# UploadPartCopy): 412 with the error code PreconditionFailed. HeadObject has no body: 412 only.
+PRECONDITION_FAILED = (412, "PreconditionFailed")
+
+
+@pytest.mark.parametrize("on_disk", [False, True])
+def test_a_ranged_get_pinned_to_another_etag_is_refused_as_aws_does(on_disk: bool) -> None:
+    with s3(on_disk) as client:
+        old = client.put_object(Bucket="bkt", Key="k", Body=b"first upload")["ETag"]
+        client.put_object(Bucket="bkt", Key="k", Body=b"second upload")
+        get = lambda: client.get_object(Bucket="bkt", Key="k", Range="bytes=0-4",  # noqa: E731
+                                        IfMatch=old)
+        assert refusal(get) == PRECONDITION_FAILED
+        assert refusal(lambda: client.head_object(Bucket="bkt", Key="k", IfMatch=old)) == (
+            412, "412")
+        current = client.head_object(Bucket="bkt", Key="k")["ETag"]
+        assert client.get_object(Bucket="bkt", Key="k", Range="bytes=0-5",
+                                 IfMatch=current)["Body"].read() == b"second"
+
+
+def copy_part(client: Any, **condition: str) -> Any:
+    upload = client.create_multipart_upload(Bucket="bkt", Key="copy")["UploadId"]
+    try:
+        return client.upload_part_copy(Bucket="bkt", Key="copy", UploadId=upload, PartNumber=1,
+                                       CopySource={"Bucket": "bkt", "Key": "k"},
+                                       CopySourceRange="bytes=0-5", **condition)
+    finally:
+        client.abort_multipart_upload(Bucket="bkt", Key="copy", UploadId=upload)
+
+
+def test_a_part_copy_pinned_to_another_etag_is_refused_on_the_local_stage() -> None:
+    with s3(on_disk=False) as plain:  # why the patch exists: moto copies anyway
+        old = plain.put_object(Bucket="bkt", Key="k", Body=b"first upload")["ETag"]
+        plain.put_object(Bucket="bkt", Key="k", Body=b"second upload")
+        assert refusal(lambda: copy_part(plain, CopySourceIfMatch=old)) is None
+    with s3(on_disk=True) as client:
+        old = client.put_object(Bucket="bkt", Key="k", Body=b"first upload")["ETag"]
+        current = client.put_object(Bucket="bkt", Key="k", Body=b"second upload")["ETag"]
+        assert refusal(lambda: copy_part(client, CopySourceIfMatch=old)) == PRECONDITION_FAILED
+        assert refusal(lambda: copy_part(client, CopySourceIfNoneMatch=current)) == (
+            PRECONDITION_FAILED)
+        assert refusal(lambda: copy_part(client, CopySourceIfMatch=current.strip('"'))) is None
+        assert refusal(lambda: copy_part(client, CopySourceIfNoneMatch=old)) is None
+
+
+@pytest.mark.parametrize("copy_range", ["bytes=3-8", None])
+def test_a_part_copy_answers_as_moto_does(copy_range: str | None) -> None:
+    data = os.urandom(PART + 100)
+    answers = []
+    for on_disk in (False, True):
+        with s3(on_disk) as client:
+            client.put_object(Bucket="bkt", Key="k", Body=data)
+            upload = client.create_multipart_upload(Bucket="bkt", Key="copy")["UploadId"]
+            extra = {"CopySourceRange": copy_range} if copy_range else {}
+            etag = client.upload_part_copy(Bucket="bkt", Key="copy", UploadId=upload,
+                                           PartNumber=1, CopySource={"Bucket": "bkt", "Key": "k"},
+                                           **extra)["CopyPartResult"]["ETag"]
+            client.complete_multipart_upload(Bucket="bkt", Key="copy", UploadId=upload,
+                                             MultipartUpload={"Parts": [
+                                                 {"PartNumber": 1, "ETag": etag}]})
+            answers.append((etag, client.get_object(Bucket="bkt", Key="copy")["Body"].read()))
+    assert answers[0] == answers[1]

@@ -268,6 +268,11 @@ def test_mapping_calls_carry_the_function_they_concern() -> None:
      [("s3:PutObject", "arn:aws:s3:::b/k"), ("s3:GetObject", "arn:aws:s3:::src/a.zip")]),
     ("s3", "CopyObject", {"Bucket": "b", "Key": "k", "CopySource": "src/a%20b.zip"},
      [("s3:PutObject", "arn:aws:s3:::b/k"), ("s3:GetObject", "arn:aws:s3:::src/a b.zip")]),
+    ("s3", "DeleteObject", {"Bucket": "b", "Key": "a.zip"},
+     [("s3:DeleteObject", "arn:aws:s3:::b/a.zip")]),
+    # A conditional delete on an ETag also needs s3:GetObject (AWS: conditional deletes).
+    ("s3", "DeleteObject", {"Bucket": "b", "Key": "a.zip", "IfMatch": '"e"'},
+     [("s3:DeleteObject", "arn:aws:s3:::b/a.zip"), ("s3:GetObject", "arn:aws:s3:::b/a.zip")]),
     ("s3", "ListObjectsV2", {"Bucket": "b", "Prefix": "batches/"},
      [("s3:ListBucket", "arn:aws:s3:::b")]),
     ("ssm", "GetParameter", {"Name": "/api/url-test"},

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from animl_local.engine import EmbeddedStage
 from animl_local.standin_api import Fault, StandinApi
+from functions.batch.uploads import upload_execution_name
 from functions.platform.graphql_client import AnimlApiClient
 from tests.conftest import API_KEY, create_batch, jpeg_bytes, zip_bytes
+from tests.leftovers import eventually
 
 # Runs whole batches on the embedded engine (or deploys, or packages): the full tier.
 pytestmark = pytest.mark.slow
@@ -249,8 +252,6 @@ def test_a_request_the_api_refuses_as_invalid_fails_at_once_without_retries(
 def test_a_second_run_of_a_finished_batch_changes_nothing(
         stage: EmbeddedStage, standin_api: StandinApi, api_client: AnimlApiClient,
         tmp_path: Path) -> None:
-    import json
-
     batch_id = create_batch(api_client, serial="CAM-9")
     good = jpeg_bytes(tmp_path, seed=1)
     archive = zip_bytes({"a/IMG_1.JPG": good, "b/IMG_1.JPG": good, "empty.jpg": b"",
@@ -283,3 +284,40 @@ def test_a_second_run_of_a_finished_batch_changes_nothing(
 
     assert second["status"] == "SUCCEEDED"
     assert api_state() == before
+
+
+def test_a_new_upload_during_ingestion_is_ingested_by_its_own_execution(
+        stage: EmbeddedStage, standin_api: StandinApi, api_client: AnimlApiClient,
+        tmp_path: Path) -> None:
+    batch_id = create_batch(api_client, serial="CAM-9")
+    first = {f"first_{i}.jpg": jpeg_bytes(tmp_path, seed=i) for i in range(3)}
+    second = {f"second_{i}.jpg": jpeg_bytes(tmp_path, seed=10 + i) for i in range(3)}
+    standin_api.latency_seconds = 0.2  # the first execution is still at work when ...
+    archive = tmp_path / f"{batch_id}.zip"
+    archive.write_bytes(zip_bytes(first))
+    stage.upload_archive(batch_id, str(archive))
+    eventually(lambda: standin_api.store.images(batch_id))
+    archive.write_bytes(zip_bytes(second))
+    stage.upload_archive(batch_id, str(archive))  # ... the same key holds another upload
+    etag = stage.client("s3").head_object(Bucket=stage.settings.ingestion_bucket,
+                                          Key=f"{batch_id}.zip")["ETag"]
+    standin_api.latency_seconds = 0.0
+
+    before, after = [stage.wait_for_execution(batch_id, execution_name=name, poll_seconds=0.05,
+                                              timeout_seconds=120)
+                     for name in (batch_id, upload_execution_name(batch_id, etag))]
+
+    # The second upload, in full, by its own execution, which deleted its own archive.
+    paths = [i["path"] for i in standin_api.store.images(batch_id)]
+    assert after["status"] == "SUCCEEDED" and set(second) <= set(paths)
+    assert ingestion_objects(stage) == []
+    # The first read only its own upload: done (the second's archive left alone) or failed
+    # for a stated reason (a read or its summary met the new upload). Images of either upload,
+    # whole, once each.
+    if before["status"] == "SUCCEEDED":
+        assert "archiveKept" in json.loads(before["output"]) and set(first) <= set(paths)
+    else:
+        assert before["error"] == "ArchiveChanged"
+        errors = [e["error"] for e in standin_api.store.batch(batch_id)["errors"]]
+        assert any("The archive changed during ingestion" in e for e in errors)
+    assert sorted(paths) == sorted(set(paths)) and set(paths) <= {*first, *second}

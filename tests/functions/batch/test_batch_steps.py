@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import io
+import os
+import tracemalloc
 import warnings
 import zipfile
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+import pytest
+from botocore.exceptions import ClientError
+
+from animl_local.moto_s3_on_disk import s3_objects_on_disk
 from animl_local.standin_api import StandinApi
+from functions.archive.zip_reader import ArchiveChanged
 from functions.batch import batch_steps
 from functions.image.ingest_image import DEAD_LETTER, INGESTED, Services
 from functions.platform import storage
-from tests.conftest import create_batch, jpeg_bytes
+from tests.conftest import create_batch, jpeg_bytes, zip_bytes
 
 
 def ingest_as_one_group(services: Services, members: dict[str, bytes]) -> list[dict]:
@@ -148,3 +156,160 @@ def test_one_name_twice_with_the_same_bytes_is_one_image_and_one_duplicate(
         (INGESTED, None), (DEAD_LETTER, "DUPLICATE_IMAGE")]
     assert len(standin_api.store.images(batch_id)) == 1
     assert sum("E11000" in e["error"] for e in standin_api.store.image_errors(batch_id)) == 1
+def inspected(services: Services, members: dict[str, bytes], max_entries: int = 50
+              ) -> tuple[str, str, dict[str, Any], list[dict[str, Any]]]:
+    """(batch, key, InspectArchive's result, the Map's items) for a fresh upload."""
+    settings = replace(services.settings, group_max_entries=max_entries)
+    batch_id = create_batch(services.api, serial="CAM-1")
+    key = f"{batch_id}.zip"
+    services.s3.put_object(Bucket=settings.ingestion_bucket, Key=key, Body=zip_bytes(members))
+    result = batch_steps.inspect_batch_archive(services.s3, settings, batch_id,
+                                               settings.ingestion_bucket, key)
+    items = storage.get_json(services.s3, settings.batch_work_bucket,
+                             storage.manifest_key(batch_id))
+    return batch_id, key, result, items
+
+
+def work(services: Services, batch_id: str, key: str, item: dict[str, Any], etag: str) -> Any:
+    return batch_steps.ingest_group(services, batch_id, services.settings.ingestion_bucket, key,
+                                    item["group"], item["entries"], etag)
+
+
+def test_a_group_of_an_archive_replaced_after_inspection_fails_with_the_reason_recorded(
+        services: Services, standin_api: StandinApi, tmp_path: Path) -> None:
+    first = {f"IMG_{i}.JPG": jpeg_bytes(tmp_path, seed=60 + i) for i in range(4)}
+    batch_id, key, result, items = inspected(services, first, max_entries=2)
+    etag = result["archive"]["ETag"]
+    assert work(services, batch_id, key, items[0], etag)["images"] == 2  # before the change
+    services.s3.put_object(Bucket=services.settings.ingestion_bucket, Key=key,
+                           Body=zip_bytes({"IMG_0.JPG": jpeg_bytes(tmp_path, seed=99)}))
+
+    with pytest.raises(ArchiveChanged, match="The archive changed during ingestion"):
+        work(services, batch_id, key, items[1], etag)
+
+    # The group done stays done (whole images of the first upload); the other has no outcome
+    # (the execution fails), and the batch says why, once.
+    images = standin_api.store.images(batch_id)
+    assert sorted(i["path"] for i in images) == ["IMG_0.JPG", "IMG_1.JPG"]
+    with pytest.raises(services.s3.exceptions.NoSuchKey):
+        storage.get_json(services.s3, services.settings.batch_work_bucket,
+                         storage.outcomes_key(batch_id, items[1]["group"]))
+    with pytest.raises(ArchiveChanged):
+        work(services, batch_id, key, items[1], etag)  # the Map's retry: the same error
+    [error] = standin_api.store.batch(batch_id)["errors"]
+    assert error["error"].startswith("The archive changed during ingestion")
+
+
+def test_outcomes_stored_from_another_upload_are_not_reused(services: Services,
+                                                          tmp_path: Path) -> None:
+    batch_id, key, result, [item] = inspected(
+        services, {"IMG_0.JPG": jpeg_bytes(tmp_path, seed=70)})
+    work(services, batch_id, key, item, result["archive"]["ETag"])
+    again = work(services, batch_id, key, item, result["archive"]["ETag"])
+    assert again["reused"]  # the same upload: a re-drive does not work it again
+
+    # A second upload under the same batch id, whose group has as many entries.
+    bucket = services.settings.ingestion_bucket
+    services.s3.put_object(Bucket=bucket, Key=key,
+                           Body=zip_bytes({"IMG_0.JPG": jpeg_bytes(tmp_path, seed=71)}))
+    second = batch_steps.inspect_batch_archive(services.s3, services.settings, batch_id, bucket,
+                                               key)
+    [item] = storage.get_json(services.s3, services.settings.batch_work_bucket,
+                              storage.manifest_key(batch_id))
+    worked = work(services, batch_id, key, item, second["archive"]["ETag"])
+    assert "reused" not in worked and worked["images"] == 1
+
+
+def test_a_group_holds_its_byte_budget_of_inflated_entries_not_the_whole_group(
+        services: Services) -> None:
+    # Six entries that each inflate to 8 MiB (about 1 MiB deflated: under the bomb ratio): not
+    # images, so each one is read, refused and kept. With a budget of one entry, one at a time.
+    two_letters = bytes.maketrans(bytes(range(256)), b"ab" * 128)
+    members = {f"IMG_{i}.JPG": os.urandom(8 * 1024 * 1024).translate(two_letters)
+               for i in range(6)}
+    batch_id, key, result, [item] = inspected(services, members)
+    budget = replace(services, settings=replace(services.settings,
+                                                group_max_inflated_bytes=8 * 1024 * 1024))
+    tracemalloc.start()
+    try:
+        counts = work(budget, batch_id, key, item, result["archive"]["ETag"])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert counts["images"] == 6 and counts[DEAD_LETTER] == 6
+    # moto runs in this process (its copies of each dead-lettered object are counted too): one
+    # run at a time peaks near 64 MiB here, all six at once near 250 MiB.
+    assert peak < 128 * 1024 * 1024
+
+
+def test_an_entry_with_an_undecodable_name_is_ingested_and_its_raw_name_noted(
+        services: Services, tmp_path: Path) -> None:
+    # A marker no compressed byte run will repeat, replaced in the two headers that name it.
+    data = zip_bytes({"cam/\u00f1QQ_NAME_QQ.JPG": jpeg_bytes(tmp_path, seed=80)}).replace(
+        b"QQ_NAME_QQ", b"\xff\xfe_NAME_QQ")
+    batch_id = create_batch(services.api, serial="CAM-1")
+    bucket, key = services.settings.ingestion_bucket, f"{batch_id}.zip"
+    services.s3.put_object(Bucket=bucket, Key=key, Body=data)
+    result = batch_steps.inspect_batch_archive(services.s3, services.settings, batch_id, bucket,
+                                               key)
+    [item] = storage.get_json(services.s3, services.settings.batch_work_bucket,
+                              storage.manifest_key(batch_id))
+    work(services, batch_id, key, item, result["archive"]["ETag"])
+    [row] = storage.get_json(services.s3, services.settings.batch_work_bucket,
+                             storage.outcomes_key(batch_id, item["group"]))
+    assert (row["outcome"], row["reason"], row["detail"]) == (INGESTED, None, None)
+    assert row["path"] == "cam/\u00f1\ufffd\ufffd_NAME_QQ.JPG"
+    assert batch_steps.undecodable_name_note(
+        ("cam/\u00f1".encode() + b"\xff\xfe_NAME_QQ.JPG").hex()) in row["warnings"]
+
+
+def test_a_dead_letter_copy_pinned_to_another_upload_is_refused(services: Services) -> None:
+    bucket = services.settings.ingestion_bucket
+    with s3_objects_on_disk():
+        services.s3.put_object(Bucket=bucket, Key="a.zip", Body=b"first upload")
+        old = services.s3.head_object(Bucket=bucket, Key="a.zip")["ETag"]
+        services.s3.put_object(Bucket=bucket, Key="a.zip", Body=b"second upload")
+        with pytest.raises(ClientError) as refused:
+            storage.copy_range(services.s3, bucket, "a.zip", 0, 5,
+                               services.settings.dead_letter_bucket, "kept", source_etag=old)
+    assert refused.value.response["Error"]["Code"] == "PreconditionFailed"
+    listed = services.s3.list_objects_v2(Bucket=services.settings.dead_letter_bucket)
+    assert "Contents" not in listed
+    assert not services.s3.list_multipart_uploads(
+        Bucket=services.settings.dead_letter_bucket).get("Uploads")
+
+
+def test_a_summary_of_an_upload_whose_manifest_was_replaced_fails_as_archive_changed(
+        services: Services, tmp_path: Path) -> None:
+    batch_id, key, result, [item] = inspected(
+        services, {"IMG_0.JPG": jpeg_bytes(tmp_path, seed=72)})
+    first_etag = result["archive"]["ETag"]
+    work(services, batch_id, key, item, first_etag)
+    services.s3.put_object(Bucket=services.settings.ingestion_bucket, Key=key,
+                           Body=zip_bytes({"IMG_9.JPG": jpeg_bytes(tmp_path, seed=73)}))
+    batch_steps.inspect_batch_archive(services.s3, services.settings, batch_id,
+                                      services.settings.ingestion_bucket, key)  # the second's
+    with pytest.raises(ArchiveChanged, match="The archive changed during ingestion"):
+        batch_steps.summarize_batch(services.s3, services.api, services.settings, batch_id,
+                                    first_etag)
+
+
+def test_an_archive_cut_short_is_ingested_from_its_local_headers_and_the_batch_says_so(
+        services: Services, standin_api: StandinApi, tmp_path: Path) -> None:
+    members = {f"IMG_{i}.JPG": jpeg_bytes(tmp_path, seed=90 + i) for i in range(3)}
+    whole = zip_bytes(members)
+    batch_id = create_batch(services.api, serial="CAM-1")
+    bucket, key = services.settings.ingestion_bucket, f"{batch_id}.zip"
+    # An interrupted copy: the end of the central directory is missing.
+    services.s3.put_object(Bucket=bucket, Key=key, Body=whole[:len(whole) - 40])
+    result = batch_steps.inspect_batch_archive(services.s3, services.settings, batch_id, bucket,
+                                               key)
+    for item in storage.get_json(services.s3, services.settings.batch_work_bucket,
+                                 storage.manifest_key(batch_id)):
+        work(services, batch_id, key, item, result["archive"]["ETag"])
+    summary = batch_steps.summarize_batch(services.s3, services.api, services.settings,
+                                          batch_id, result["archive"]["ETag"])
+
+    assert result["total"] == 3 and summary["counts"] == {INGESTED: 3}
+    [error] = standin_api.store.batch(batch_id)["errors"]
+    assert "3 entries read from local headers" in error["error"]
