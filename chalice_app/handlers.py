@@ -27,7 +27,14 @@ from functions.batch import (
 from functions.image.ingest_image import Services
 from functions.platform import logs
 from functions.platform.bucket_owner import remember_invocation
-from functions.platform.runtime import Runtime, account_of, image_pool, runtime
+from functions.platform.graphql_client import AnimlApiClient
+from functions.platform.runtime import (
+    Runtime,
+    account_of,
+    image_pool,
+    remaining_seconds_of,
+    runtime,
+)
 from functions.platform.settings import Settings
 
 logs.configure_lambda_logging()
@@ -54,9 +61,14 @@ def _about_the_batch(handler: Callable[[dict[str, Any], Any], Any]
     return with_batch
 
 
-def _services(rt: Runtime) -> Services:
-    return Services(s3=rt.client("s3"), api=rt.api(), settings=rt.settings,
+def _services(rt: Runtime, context: Any) -> Services:
+    """The clients of one invocation: the API's retries end in time for `context`'s end."""
+    return Services(s3=rt.client("s3"), api=_api(rt, context), settings=rt.settings,
                     image_pool=image_pool())
+
+
+def _api(rt: Runtime, context: Any) -> AnimlApiClient:
+    return rt.api(remaining_seconds_of(context))
 
 
 def _inference_clients(rt: Runtime) -> inference.Clients:
@@ -69,7 +81,7 @@ def on_upload(event: Any) -> None:
     remember_invocation(event.context)
     rt = runtime()
     logger.info(uploads.receive_upload(
-        lambda: _services(rt), rt.client("stepfunctions"),
+        lambda: _services(rt, event.context), rt.client("stepfunctions"),
         lambda: rt.settings.state_machine_arn(account_of(event.context)), event.bucket,
         event.key, uploads.event_etag(event.to_dict())))
 
@@ -89,7 +101,7 @@ def inspect_archive(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def update_batch_status(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """`{"batchId", "field", "at"[, "total"]}`: the Mark* states, one status field each."""
     rt = runtime()
-    return batch_steps.mark_batch_status(rt.api(), rt.client("s3"), rt.settings,
+    return batch_steps.mark_batch_status(_api(rt, context), rt.client("s3"), rt.settings,
                                          event["batchId"], event["field"], event["at"],
                                          event.get("total"))
 
@@ -98,17 +110,17 @@ def update_batch_status(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @_about_the_batch
 def ingest_image_group(event: dict[str, Any], context: Any) -> dict[str, Any]:
     archive, item = event["archive"], event["item"]
-    return batch_steps.ingest_group(_services(runtime()), event["batchId"], archive["Bucket"],
-                                    archive["Key"], item["group"], item["entries"],
-                                    archive.get("ETag"))
+    return batch_steps.ingest_group(_services(runtime(), context), event["batchId"],
+                                    archive["Bucket"], archive["Key"], item["group"],
+                                    item["entries"], archive.get("ETag"))
 
 
 @blueprint.lambda_function(name="summarize_batch")
 @_about_the_batch
 def summarize_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     rt = runtime()
-    return batch_steps.summarize_batch(rt.client("s3"), rt.api(), rt.settings, event["batchId"],
-                                       (event.get("archive") or {}).get("ETag"))
+    return batch_steps.summarize_batch(rt.client("s3"), _api(rt, context), rt.settings,
+                                       event["batchId"], (event.get("archive") or {}).get("ETag"))
 
 
 @blueprint.lambda_function(name="record_batch_error")
@@ -116,7 +128,7 @@ def summarize_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def record_batch_error(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """From the Catch of a deterministic failure: `{"batchId", "error": {"Error", "Cause"}}`."""
     rt = runtime()
-    return batch_record.record_caught_error(rt.api(), rt.client("s3"), rt.settings,
+    return batch_record.record_caught_error(_api(rt, context), rt.client("s3"), rt.settings,
                                             event["batchId"], event["error"])
 
 
@@ -141,7 +153,7 @@ def check_inference(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def teardown_inference(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """`{"batchId", "check"}`: release the batch's queues (after recording a timeout)."""
     rt = runtime()
-    return lifecycle.end_inference(_inference_clients(rt), rt.api(), rt.client("s3"),
+    return lifecycle.end_inference(_inference_clients(rt), _api(rt, context), rt.client("s3"),
                                    rt.settings, event["batchId"], event.get("check"))
 
 
@@ -154,7 +166,8 @@ def ingest_delete(event: dict[str, Any], context: Any) -> dict[str, Any]:
     Chalice cannot give: `animl-ingest deploy` publishes this function's package under it.
     """
     rt = runtime()
-    return lifecycle.stop_batch(rt.client("stepfunctions"), _inference_clients(rt), rt.api(),
+    return lifecycle.stop_batch(rt.client("stepfunctions"), _inference_clients(rt),
+                                _api(rt, context),
                                 rt.client("s3"), rt.settings, account_of(context),
                                 event["batch"], datetime.now(UTC))
 
@@ -164,7 +177,8 @@ def sweep_inference_resources(event: Any) -> dict[str, Any]:
     """Release per-batch resources of batches abandoned longer than the configured age."""
     remember_invocation(event.context)
     rt = runtime()
-    swept = lifecycle.sweep(rt.client("stepfunctions"), _inference_clients(rt), rt.api(),
+    swept = lifecycle.sweep(rt.client("stepfunctions"), _inference_clients(rt),
+                            _api(rt, event.context),
                             rt.client("s3"), rt.settings, account_of(event.context),
                             datetime.now(UTC))
     return {"swept": swept}
@@ -182,4 +196,5 @@ def on_execution_status_change(event: Any) -> None:
     """Record a batch error for an IngestBatch execution that ended badly."""
     remember_invocation(event.context)
     rt = runtime()
-    lifecycle.record_bad_end(rt.api(), rt.client("s3"), rt.settings, event.to_dict())
+    lifecycle.record_bad_end(_api(rt, event.context), rt.client("s3"), rt.settings,
+                             event.to_dict())

@@ -81,8 +81,10 @@ def _fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     reset_runtime()
 
 
+# The API client's retries wait tenths of seconds here, not seconds.
 TEST_SETTINGS = Settings(stage="test", region=REGION, inference_idle_polls=2,
-                         inference_max_wait_seconds=30, api_timeout_seconds=2)
+                         inference_max_wait_seconds=30, api_timeout_seconds=2,
+                         api_retry_base_seconds=0.05, api_retry_cap_seconds=0.5)
 
 
 @pytest.fixture

@@ -2,7 +2,10 @@
 
 Every call is a POST of `{"query", "variables"}` with the `x-api-key` header. Failures come in
 three kinds, because each asks for something different of the caller:
-- `AnimlApiUnavailable`: transport failure, timeout, 5xx or 429; worth retrying.
+- `AnimlApiUnavailable`: transport failure, timeout, 5xx or 429. The client retries these itself
+  (`RetryPolicy`: exponential backoff with full jitter, a 429's `Retry-After` honoured), never
+  past the time its invocation has left; what still fails is raised for the state machine's
+  Retry, the outer net.
 - `AnimlApiRefused`: any other HTTP 4xx. A 400 means the service's schema refused our document or
   variables: a defect in ingest, never retried; 401/403 mean the key is wrong.
 - `AnimlApiRejected`: HTTP 200 with `errors`: the service ran the operation and threw (an unknown
@@ -13,10 +16,14 @@ The key is never put in a message, a log line or a repr.
 from __future__ import annotations
 
 import json
+import random
 import re
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
@@ -35,7 +42,12 @@ class AnimlApiError(Exception):
 
 
 class AnimlApiUnavailable(AnimlApiError):
-    """Transport failure, timeout or a 5xx/429: worth retrying."""
+    """Transport failure, timeout or a 5xx/429: worth retrying (after `retry_after` seconds,
+    when the service said)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class AnimlApiRefused(AnimlApiError):
@@ -56,18 +68,65 @@ class AnimlApiRejected(AnimlApiError):
 
 Credentials = tuple[str, str]  # (API URL, API key)
 
+# An attempt given less time than this is not worth starting: the call fails as it stands.
+MIN_ATTEMPT_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How the client retries a transient failure (the numbers are Settings': one place)."""
+
+    attempts: int
+    base_seconds: float
+    cap_seconds: float
+    margin_seconds: float  # kept free before the invocation's end
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetryPolicy:
+        return cls(settings.api_retry_attempts, settings.api_retry_base_seconds,
+                   settings.api_retry_cap_seconds, settings.api_deadline_margin_seconds)
+
+    def backoff(self, retry: int, draw: Callable[[], float]) -> float:
+        """Full jitter: anywhere in [0, min(cap, base * 2^retry)), so that many callers failed
+        by the same outage do not come back at the same moment. `draw` is in [0, 1)."""
+        return draw() * min(self.cap_seconds, self.base_seconds * 2**retry)
+
+
+def default_retry_policy() -> RetryPolicy:
+    return RetryPolicy.from_settings(Settings(stage="default"))
+
+
+RemainingSeconds = Callable[[], float]
+
 
 @dataclass(eq=False)
 class AnimlApiClient:
     """One pooled HTTP session. With `reread_credentials`, a 401/403 answer makes it read the URL
-    and key again and try once more (the key was rotated)."""
+    and key again and try once more (the key was rotated).
+
+    `remaining_seconds` tells how long the invocation has left (None: no deadline, as for an
+    operator's command); `within` gives a client bound to one invocation's clock that shares
+    this one's session. `sleep` and `draw` (a random number in [0, 1)) are the clock and dice
+    of the backoff, injectable so tests need not wait.
+    """
 
     url: str
     api_key: str = field(repr=False)
     timeout: float = DEFAULT_TIMEOUT_SECONDS
     session: requests.Session = field(default_factory=requests.Session, repr=False)
     reread_credentials: Callable[[], Credentials] | None = field(default=None, repr=False)
+    retry: RetryPolicy = field(default_factory=default_retry_policy)
+    remaining_seconds: RemainingSeconds | None = field(default=None, repr=False)
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    draw: Callable[[], float] = field(default=random.random, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def within(self, remaining_seconds: RemainingSeconds | None) -> AnimlApiClient:
+        """This client (same session, credentials and policy), its retries bounded by
+        `remaining_seconds`: one per invocation, since a container's client outlives it."""
+        if remaining_seconds is None:
+            return self
+        return replace(self, remaining_seconds=remaining_seconds)
 
     def refresh_credentials(self) -> None:
         if self.reread_credentials is not None:
@@ -78,15 +137,63 @@ class AnimlApiClient:
     def execute(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         """Run one operation and return its `data`; raise AnimlApiError on any failure."""
         try:
-            return self._execute_once(query, variables)
+            return self._execute_with_retries(query, variables)
         except AnimlApiRefused as refused:
             if refused.status not in (401, 403) or self.reread_credentials is None:
                 raise
         self.refresh_credentials()
-        return self._execute_once(query, variables)
+        return self._execute_with_retries(query, variables)
 
-    def _execute_once(self, query: str, variables: dict[str, Any] | None) -> dict[str, Any]:
+    def _execute_with_retries(self, query: str, variables: dict[str, Any] | None
+                              ) -> dict[str, Any]:
+        """Attempts until one answers, the policy's attempts are spent, or the invocation has
+        no time for another; then the last failure is raised.
+
+        A retried mutation may have been done by the attempt that failed (the answer was lost):
+        createImage then answers an E11000 duplicate, which `ingest_image` recognises as ours.
+        """
         operation = operation_name(query)
+        for attempt in range(1, self.retry.attempts + 1):
+            budget = self._time_left()
+            if budget is not None and budget < MIN_ATTEMPT_SECONDS:
+                raise AnimlApiUnavailable(
+                    f"Animl API call {operation} not attempted: the invocation has "
+                    f"{max(budget, 0.0):.1f} s left before its margin")
+            timeout = self.timeout if budget is None else min(self.timeout, budget)
+            try:
+                return self._execute_once(query, variables, operation, timeout)
+            except AnimlApiUnavailable as unavailable:
+                delay = self._delay_before_retry(attempt, unavailable)
+                if delay is None:
+                    raise
+                logger.info("%s; attempt %d of %d, the next in %.2f s", unavailable, attempt,
+                            self.retry.attempts, delay)
+                self.sleep(delay)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _time_left(self) -> float | None:
+        """Seconds this call may still use (None: no deadline)."""
+        if self.remaining_seconds is None:
+            return None
+        return self.remaining_seconds() - self.retry.margin_seconds
+
+    def _delay_before_retry(self, attempt: int, failure: AnimlApiUnavailable) -> float | None:
+        """How long to wait before the next attempt; None when there is none to make (the
+        attempts are spent, or the wait and an attempt would not fit in the time left)."""
+        if attempt >= self.retry.attempts:
+            return None
+        delay = failure.retry_after
+        if delay is None:
+            delay = self.retry.backoff(attempt - 1, self.draw)
+        elif delay > self.retry.cap_seconds:
+            return None  # longer than we ever wait here: the state machine's Retry, later
+        budget = self._time_left()
+        if budget is not None and delay + MIN_ATTEMPT_SECONDS > budget:
+            return None
+        return delay
+
+    def _execute_once(self, query: str, variables: dict[str, Any] | None, operation: str,
+                      timeout: float) -> dict[str, Any]:
         with self._lock:
             url, key = self.url, self.api_key
         try:
@@ -94,7 +201,7 @@ class AnimlApiClient:
                 url,
                 json={"query": query, "variables": variables or {}},
                 headers={"x-api-key": key, "content-type": "application/json"},
-                timeout=self.timeout,
+                timeout=timeout,
             )
         except requests.RequestException as exc:
             # The exception text can hold the URL but never the key (it is only in a header).
@@ -102,7 +209,8 @@ class AnimlApiClient:
                 f"Animl API unreachable ({operation}): {type(exc).__name__}") from None
         status = response.status_code
         if status >= 500 or status == 429:
-            raise AnimlApiUnavailable(f"Animl API HTTP {status} ({operation})")
+            raise AnimlApiUnavailable(f"Animl API HTTP {status} ({operation})",
+                                      parse_retry_after(response.headers.get("retry-after")))
         if status >= 400:
             raise AnimlApiRefused(_refusal_message(operation, status, response), status)
         try:
@@ -151,6 +259,24 @@ def operation_name(document: str) -> str:
     """The document's operation name, for messages ("anonymous" when it has none)."""
     match = _OPERATION.match(document)
     return match.group(1) if match else "anonymous operation"
+
+
+def parse_retry_after(value: str | None, now: Callable[[], datetime] = lambda: datetime.now(UTC)
+                ) -> float | None:
+    """A `Retry-After` header in seconds: delta-seconds or an HTTP date (RFC 9110 10.2.3);
+    None when absent or unreadable."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, (when - now()).total_seconds())
 
 
 def _refusal_message(operation: str, status: int, response: requests.Response) -> str:
@@ -221,4 +347,5 @@ def client_for_stage(ssm: Any, secretsmanager: Any, stage: str, timeout: float |
                      ) -> AnimlApiClient:
     """A client for the stage's API, as operator tools make one."""
     url, api_key = read_api_credentials(ssm, secretsmanager, stage)
-    return AnimlApiClient(url=url, api_key=api_key, timeout=timeout or DEFAULT_TIMEOUT_SECONDS)
+    return AnimlApiClient(url=url, api_key=api_key, timeout=timeout or DEFAULT_TIMEOUT_SECONDS,
+                          retry=RetryPolicy.from_settings(Settings(stage=stage)))

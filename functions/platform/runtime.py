@@ -19,7 +19,12 @@ import boto3
 from botocore.config import Config
 
 from functions.platform.bucket_owner import expect_owner, invocation_account
-from functions.platform.graphql_client import AnimlApiClient, read_api_credentials
+from functions.platform.graphql_client import (
+    AnimlApiClient,
+    RemainingSeconds,
+    RetryPolicy,
+    read_api_credentials,
+)
 from functions.platform.settings import Settings
 
 API_CREDENTIALS_TTL_SECONDS = 900.0
@@ -51,14 +56,19 @@ class Runtime:
                     expect_owner(self._clients[name], self.settings.buckets, invocation_account)
             return self._clients[name]
 
-    def api(self) -> AnimlApiClient:
-        """The API client; its URL and key re-read once they are older than the TTL."""
+    def api(self, remaining_seconds: RemainingSeconds | None = None) -> AnimlApiClient:
+        """The API client; its URL and key re-read once they are older than the TTL. Given the
+        invocation's remaining time, its retries stop in time (see `AnimlApiClient.within`)."""
+        return self._container_api().within(remaining_seconds)
+
+    def _container_api(self) -> AnimlApiClient:
         ssm, secrets = self.client("ssm"), self.client("secretsmanager")
         with self._lock:
             if self._api is None:
                 self._api = AnimlApiClient(
                     *read_api_credentials(ssm, secrets, self.settings.stage),
                     timeout=self.settings.api_timeout_seconds,
+                    retry=RetryPolicy.from_settings(self.settings),
                     reread_credentials=lambda: read_api_credentials(ssm, secrets,
                                                                     self.settings.stage))
                 self._api_read_at = self._clock()
@@ -102,6 +112,11 @@ def use_image_pool(pool: Executor | None) -> None:
 
 def image_pool() -> Executor | None:
     return _image_pool
+
+
+def remaining_seconds_of(context: Any) -> RemainingSeconds:
+    """The invocation's remaining time in seconds, from the Lambda context's clock."""
+    return lambda: context.get_remaining_time_in_millis() / 1000
 
 
 def account_of(context: Any) -> str:

@@ -34,6 +34,14 @@ class Settings:
     max_batch_uncompressed_bytes: int = 200 * 1024**3
     maintenance_mode: bool = False
     api_timeout_seconds: float = 30.0
+    # The API client's own retries of a transient failure (5xx, 429, timeouts, lost connections):
+    # at most this many attempts per call, waiting a random time up to base * 2^n (at most cap)
+    # between them, and never past the invocation's remaining time less the margin (time left
+    # to record what was done before Lambda ends the invocation).
+    api_retry_attempts: int = 5
+    api_retry_base_seconds: float = 0.5
+    api_retry_cap_seconds: float = 20.0
+    api_deadline_margin_seconds: float = 10.0
     # Processes for the CPU-bound image work; 0 runs it in the handler's thread (as on Lambda,
     # which has no /dev/shm for process pools).
     image_worker_processes: int = 0

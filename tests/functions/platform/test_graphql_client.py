@@ -5,17 +5,24 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
 
 import pytest
 
 from animl_local.standin_api import StandinApi
 from functions.platform.graphql_client import (
     GET_IMAGE,
+    MIN_ATTEMPT_SECONDS,
     AnimlApiClient,
     AnimlApiRefused,
     AnimlApiRejected,
     AnimlApiUnavailable,
+    RetryPolicy,
+    parse_retry_after,
 )
 
 SECRET = "very-secret-key-123"
@@ -48,22 +55,219 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+ONE_ATTEMPT = RetryPolicy(attempts=1, base_seconds=0.0, cap_seconds=0.0, margin_seconds=0.0)
+
+
 @pytest.mark.parametrize("status", [500, 502, 503, 429])
 def test_server_errors_are_unavailable(status: int) -> None:
-    client = AnimlApiClient(serve_once(status, b"oops"), SECRET)
+    client = AnimlApiClient(serve_once(status, b"oops"), SECRET, retry=ONE_ATTEMPT)
     with pytest.raises(AnimlApiUnavailable):
         client.execute(A_QUERY, IMAGE)
 
 
 def test_a_timeout_is_unavailable() -> None:
-    client = AnimlApiClient(serve_once(200, b"{}", delay=2), SECRET, timeout=0.2)
+    client = AnimlApiClient(serve_once(200, b"{}", delay=2), SECRET, timeout=0.2,
+                            retry=ONE_ATTEMPT)
     with pytest.raises(AnimlApiUnavailable):
         client.execute(A_QUERY, IMAGE)
 
 
 def test_connection_refused_is_unavailable() -> None:
     with pytest.raises(AnimlApiUnavailable):
-        AnimlApiClient(f"http://127.0.0.1:{free_port()}/", SECRET, timeout=2).execute("{ x }")
+        AnimlApiClient(f"http://127.0.0.1:{free_port()}/", SECRET, timeout=2,
+                       retry=ONE_ATTEMPT).execute("{ x }")
+
+
+# Retries: a real HTTP server answers a script, one answer per request, the last one repeated.
+
+OK_BODY = b'{"data": {"image": {"_id": "p:h"}}}'
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int = 200
+    body: bytes = OK_BODY
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    hang_up: bool = False  # close the connection without a reply
+
+
+@dataclass
+class ScriptedServer:
+    url: str
+    requests: list[float] = field(default_factory=list)  # when each arrived (monotonic)
+
+
+@pytest.fixture
+def scripted() -> Iterator[Callable[..., ScriptedServer]]:
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(*script: Answer) -> ScriptedServer:
+        answers = list(script)
+        record = ScriptedServer("")
+        lock = threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length") or 0))
+                with lock:
+                    record.requests.append(time.monotonic())
+                    answer = answers.pop(0) if len(answers) > 1 else answers[0]
+                if answer.hang_up:
+                    self.close_connection = True
+                    return
+                threading.Event().wait(answer.delay)
+                self.send_response(answer.status)
+                for name, value in answer.headers.items():
+                    self.send_header(name, value)
+                self.send_header("content-length", str(len(answer.body)))
+                self.end_headers()
+                self.wfile.write(answer.body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        servers.append(server)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        record.url = f"http://127.0.0.1:{server.server_address[1]}/"
+        return record
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+class FakeClock:
+    """The invocation's clock: `sleep` moves it on, `remaining` counts down to its end."""
+
+    def __init__(self, remaining: float) -> None:
+        self.end = remaining
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+    def remaining(self) -> float:
+        return self.end - self.now
+
+
+POLICY = RetryPolicy(attempts=5, base_seconds=0.5, cap_seconds=4.0, margin_seconds=2.0)
+
+
+def retrying_client(url: str, clock: FakeClock, policy: RetryPolicy = POLICY,
+                    timeout: float = 5.0, draw: float = 0.999) -> AnimlApiClient:
+    return AnimlApiClient(url, SECRET, timeout=timeout, retry=policy, sleep=clock.sleep,
+                          draw=lambda: draw).within(clock.remaining)
+
+
+def test_transient_failures_are_retried_until_the_service_answers(scripted) -> None:
+    server = scripted(Answer(503), Answer(500), Answer(502), Answer(200))
+    clock = FakeClock(remaining=600)
+    data = retrying_client(server.url, clock).execute(A_QUERY, IMAGE)
+    assert data == {"image": {"_id": "p:h"}}
+    assert len(server.requests) == 4
+    # Full jitter: a draw in [0, 1) times min(cap, base * 2^n).
+    assert clock.slept == pytest.approx([0.4995, 0.999, 1.998])
+
+
+def test_a_lost_connection_and_a_timeout_are_retried(scripted) -> None:
+    server = scripted(Answer(hang_up=True), Answer(delay=1.5), Answer(200))
+    clock = FakeClock(remaining=600)
+    client = retrying_client(server.url, clock, timeout=0.5)
+    assert client.execute(A_QUERY, IMAGE) == {"image": {"_id": "p:h"}}
+    assert len(server.requests) == 3
+
+
+def test_a_429_waits_as_long_as_retry_after_says(scripted) -> None:
+    server = scripted(Answer(429, b"slow down", {"Retry-After": "3"}), Answer(200))
+    clock = FakeClock(remaining=600)
+    assert retrying_client(server.url, clock).execute(A_QUERY, IMAGE)
+    assert clock.slept == [3.0]
+
+
+def test_a_retry_after_longer_than_the_cap_is_left_to_the_state_machine(scripted) -> None:
+    server = scripted(Answer(429, b"", {"Retry-After": "3600"}), Answer(200))
+    clock = FakeClock(remaining=7200)
+    with pytest.raises(AnimlApiUnavailable, match="HTTP 429"):
+        retrying_client(server.url, clock).execute(A_QUERY, IMAGE)
+    assert len(server.requests) == 1 and clock.slept == []
+
+
+def test_attempts_are_bounded_and_the_last_failure_is_raised(scripted) -> None:
+    server = scripted(Answer(503))
+    clock = FakeClock(remaining=600)
+    with pytest.raises(AnimlApiUnavailable, match="HTTP 503"):
+        retrying_client(server.url, clock).execute(A_QUERY, IMAGE)
+    assert len(server.requests) == POLICY.attempts
+    assert clock.slept == pytest.approx([0.4995, 0.999, 1.998, 3.996])  # the cap: 4 s
+
+
+def test_retries_never_sleep_past_the_invocations_end(scripted) -> None:
+    server = scripted(Answer(503))
+    clock = FakeClock(remaining=5.0)  # 3 s usable: the margin is 2 s
+    with pytest.raises(AnimlApiUnavailable, match="HTTP 503"):
+        retrying_client(server.url, clock).execute(A_QUERY, IMAGE)
+    # 0.4995 + 0.999 slept (1.5 s used); 1.998 more and an attempt would not fit in 1.5 s.
+    assert clock.slept == pytest.approx([0.4995, 0.999])
+    assert len(server.requests) == 3
+    assert sum(clock.slept) + MIN_ATTEMPT_SECONDS <= clock.end - POLICY.margin_seconds
+
+
+def test_no_attempt_is_started_without_time_for_it(scripted) -> None:
+    server = scripted(Answer(200))
+    clock = FakeClock(remaining=POLICY.margin_seconds + MIN_ATTEMPT_SECONDS / 2)
+    with pytest.raises(AnimlApiUnavailable, match="not attempted"):
+        retrying_client(server.url, clock).execute(A_QUERY, IMAGE)
+    assert server.requests == []
+
+
+def test_an_attempt_waits_no_longer_than_the_time_left(scripted) -> None:
+    server = scripted(Answer(delay=5))
+    clock = FakeClock(remaining=POLICY.margin_seconds + 1.5)
+    started = time.monotonic()
+    with pytest.raises(AnimlApiUnavailable, match="unreachable"):
+        retrying_client(server.url, clock, timeout=30).execute(A_QUERY, IMAGE)
+    assert time.monotonic() - started < 4  # 1.5 s, not the client's 30 s timeout
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404])
+def test_a_refusal_is_never_retried(scripted, status: int) -> None:
+    server = scripted(Answer(status, b'{"errors": [{"message": "no"}]}'))
+    clock = FakeClock(remaining=600)
+    with pytest.raises(AnimlApiRefused):
+        retrying_client(server.url, clock).execute(A_QUERY, IMAGE)
+    assert len(server.requests) == 1 and clock.slept == []
+
+
+def test_a_thrown_error_is_never_retried(scripted) -> None:
+    server = scripted(Answer(200, b'{"data": null, "errors": [{"message": "nope"}]}'))
+    clock = FakeClock(remaining=600)
+    with pytest.raises(AnimlApiRejected):
+        retrying_client(server.url, clock).execute(A_QUERY, IMAGE)
+    assert len(server.requests) == 1
+
+
+def test_without_a_deadline_only_the_attempts_bound_the_retries(scripted) -> None:
+    server = scripted(Answer(503), Answer(200))
+    slept: list[float] = []
+    client = AnimlApiClient(server.url, SECRET, retry=POLICY, sleep=slept.append,
+                            draw=lambda: 0.5)
+    assert client.execute(A_QUERY, IMAGE) and slept == [0.25]
+
+
+@pytest.mark.parametrize(("header", "seconds"), [
+    ("7", 7.0), (" 120 ", 120.0), ("Sat, 28 Nov 2026 12:00:30 GMT", 30.0),
+    ("Sat, 28 Nov 2026 11:00:00 GMT", 0.0), (None, None), ("", None), ("soon", None),
+    ("1.5", None), ("-3", None)])
+def test_retry_after_is_read_as_seconds_or_an_http_date(header: str | None,
+                                                         seconds: float | None) -> None:
+    noon = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
+    assert parse_retry_after(header, now=lambda: noon) == seconds
 
 
 def test_graphql_errors_with_http_200_are_rejected() -> None:

@@ -11,7 +11,12 @@ import pytest
 from moto import mock_aws
 
 from animl_local.standin_api import StandinApi
-from functions.platform.runtime import API_CREDENTIALS_TTL_SECONDS, Runtime, account_of
+from functions.platform.runtime import (
+    API_CREDENTIALS_TTL_SECONDS,
+    Runtime,
+    account_of,
+    remaining_seconds_of,
+)
 from functions.platform.settings import Settings
 from tests.conftest import REGION
 
@@ -54,6 +59,22 @@ def test_clients_and_the_api_client_are_built_once(aws: None, api: StandinApi) -
     runtime = Runtime(SETTINGS)
     assert runtime.client("s3") is runtime.client("s3")
     assert runtime.api() is runtime.api()
+
+
+def test_an_invocations_api_client_shares_the_containers_and_keeps_its_clock(
+        aws: None, api: StandinApi) -> None:
+    store_credentials(api.url, "new-key")
+    runtime = Runtime(SETTINGS)
+
+    class Context:
+        def get_remaining_time_in_millis(self) -> int:
+            return 42_000
+
+    bound = runtime.api(remaining_seconds_of(Context()))
+    assert bound.session is runtime.api().session
+    assert bound.remaining_seconds is not None and bound.remaining_seconds() == 42.0
+    assert runtime.api().remaining_seconds is None
+    assert bound.retry.attempts == SETTINGS.api_retry_attempts
 
 
 def test_the_key_is_read_again_after_its_ttl(aws: None, api: StandinApi) -> None:
