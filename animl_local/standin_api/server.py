@@ -7,9 +7,11 @@ import hmac
 import json
 import logging
 import os
+import random
 import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -179,16 +181,29 @@ class StandinAws:
     account: str
     ml_model_id: str = "megadetector_v5a"
     _invocations: list[threading.Thread] = field(default_factory=list, repr=False)
+    _clients: dict[tuple[str, str | None], Any] = field(default_factory=dict, repr=False)
+    _clients_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # moto's SQS is not thread-safe: a send to a mapped queue runs the mapping's receive, which
+    # iterates the queue's in-flight set while another thread's receive changes it ("Set
+    # changed size during iteration", and that image's inference request was lost). The
+    # service's sends are made one at a time here.
+    _sqs_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def settings(self) -> Settings:
         return Settings(stage=self.stage, region=self.region)
 
     def client(self, name: str) -> Any:
-        import boto3
+        """One client per service and endpoint (in-process moto, or a moto server), built once:
+        building clients is slow and not thread-safe; a built client is thread-safe."""
+        key = (name, os.environ.get("AWS_ENDPOINT_URL"))
+        with self._clients_lock:
+            if key not in self._clients:
+                import boto3
 
-        session: Any = boto3.session.Session()  # any service, by name
-        return session.client(name, region_name=self.region)
+                session: Any = boto3.session.Session()  # any service, by name
+                self._clients[key] = session.client(name, region_name=self.region)
+            return self._clients[key]
 
     def queue_url(self, batch_id: str) -> str:
         return (f"https://sqs.{self.region}.amazonaws.com/{self.account}/"
@@ -201,8 +216,9 @@ class StandinAws:
         message = {"mlModelId": self.ml_model_id, "event": "image-added",
                    "image": {k: image.get(k) for k in ("_id", "batchId", "bucket", "path")},
                    "projectId": image["projectId"], "automationRuleId": "standin-rule"}
-        self.client("sqs").send_message(QueueUrl=self.queue_url(image["batchId"]),
-                                        MessageBody=json.dumps(message))
+        with self._sqs_lock:
+            self.client("sqs").send_message(QueueUrl=self.queue_url(image["batchId"]),
+                                            MessageBody=json.dumps(message))
 
     def invoke_ingest_delete(self, batch_id: str) -> None:
         """InvocationType Event, on a thread of its own: moto runs even an Event invoke before
@@ -228,13 +244,19 @@ class StandinAws:
         message by message)."""
         sqs = self.client("sqs")
         dlq = sqs.get_queue_url(QueueName=self.settings.inference_dlq_name(batch_id))["QueueUrl"]
+        with self._sqs_lock:
+            self._move_messages(sqs, dlq, self.queue_url(batch_id))
+
+    @staticmethod
+    def _move_messages(sqs: Any, source: str, target: str) -> None:
         while True:
-            received = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages")
+            received = sqs.receive_message(QueueUrl=source, MaxNumberOfMessages=10).get(
+                "Messages")
             if not received:
                 return
             for message in received:
-                sqs.send_message(QueueUrl=self.queue_url(batch_id), MessageBody=message["Body"])
-                sqs.delete_message(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"])
+                sqs.send_message(QueueUrl=target, MessageBody=message["Body"])
+                sqs.delete_message(QueueUrl=source, ReceiptHandle=message["ReceiptHandle"])
 
     def create_upload(self, batch_id: str, part_count: int | None) -> dict[str, Any]:
         s3 = self.client("s3")
@@ -257,12 +279,87 @@ class StandinAws:
 
 @dataclass(frozen=True)
 class Fault:
-    """Answer calls of `operation` (whose variables contain `body_contains`) with `status`."""
+    """Answer calls of `operation` (whose variables contain `body_contains`) with `status`.
+
+    `commit`: run the operation first, then fail (the service did it; its answer was lost).
+    """
 
     operation: str
     status: int = 503
     body_contains: str | None = None
     delay_seconds: float = 0.0  # answer this late (past the client's timeout: a timeout)
+    commit: bool = False
+    retry_after: int | None = None  # a Retry-After header, in seconds
+
+    @property
+    def kind(self) -> str:
+        return ("commit-then-" if self.commit else "") + (
+            "timeout" if self.delay_seconds else str(self.status))
+
+
+# What ingest sends (createInternalLabels is the service's own worker, not ingest).
+INGEST_OPERATIONS = ("createImage", "createImageError", "createBatchError", "updateBatch",
+                     "image")
+FAULT_KINDS = ("503", "429", "500", "timeout", "commit-then-503", "commit-then-timeout")
+
+
+@dataclass
+class RandomFaults:
+    """Each request for one of `operations` fails with probability `rate`, its kind drawn
+    from `kinds`; seeded, so a run's faults can be replayed. A timeout holds the answer for
+    `hold_seconds` (set it past the client's timeout). `injected` counts what was done, by
+    operation and kind."""
+
+    rate: float
+    seed: int = 0
+    kinds: tuple[str, ...] = FAULT_KINDS
+    operations: tuple[str, ...] = INGEST_OPERATIONS
+    hold_seconds: float = 3.0
+    retry_after_seconds: int = 1
+    injected: Counter[tuple[str, str]] = field(default_factory=Counter)
+    _random: random.Random = field(init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.kinds) - set(FAULT_KINDS)
+        if unknown or not 0 <= self.rate <= 1:
+            raise ValueError(f"fault kinds {sorted(unknown)} or rate {self.rate} not allowed")
+        self._random = random.Random(self.seed)
+
+    def draw(self, operation: str | None) -> Fault | None:
+        if operation not in self.operations:
+            return None
+        with self._lock:
+            if self._random.random() >= self.rate:
+                return None
+            kind = self._random.choice(self.kinds)
+            self.injected[(operation, kind)] += 1
+        return self.fault(operation, kind)
+
+    def fault(self, operation: str, kind: str) -> Fault:
+        commit = kind.startswith("commit-then-")
+        what = kind.removeprefix("commit-then-")
+        if what == "timeout":
+            return Fault(operation, 503, delay_seconds=self.hold_seconds, commit=commit)
+        status = int(what)
+        return Fault(operation, status, commit=commit,
+                     retry_after=self.retry_after_seconds if status == 429 else None)
+
+    def count(self, commit: bool | None = None, operation: str | None = None) -> int:
+        """Faults injected so far (only those that committed, or did not, when asked)."""
+        return sum(n for (op, kind), n in self.injected.items()
+                   if (operation is None or op == operation)
+                   and (commit is None or kind.startswith("commit-then-") == commit))
+
+
+_FIRST_FIELD = re.compile(r"\{\s*([_A-Za-z][_0-9A-Za-z]*)")
+
+
+def _first_field(query: str) -> str | None:
+    """The operation's first root field (`createImage` of `mutation M(...) { createImage(...`);
+    enough for the stand-in's own fault injection, which never meets fragments."""
+    match = _FIRST_FIELD.search(query)
+    return match.group(1) if match else None
 
 
 class _DeepBacklogServer(ThreadingHTTPServer):
@@ -283,8 +380,10 @@ class StandinApi:
         self._server = _DeepBacklogServer((host, port), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
-        # Test control: requests that match a fault get its HTTP status instead of an answer.
+        # Test control: requests that match a fault get its HTTP status instead of an answer;
+        # with `random_faults`, any request of theirs may fail.
         self.faults: list[Fault] = []
+        self.random_faults: RandomFaults | None = None
         # Test and benchmark control: answer every request this late (a real network's round
         # trip), and the most requests ever in flight at once.
         self.latency_seconds = 0.0
@@ -330,14 +429,17 @@ class StandinApi:
                 self._in_flight -= 1
 
     def fault_for(self, body: dict[str, Any]) -> Fault | None:
-        """The first fault a request matches, if any."""
+        """The first fault a request matches, if any, else a random one, if drawn."""
         query = str(body.get("query") or "")
         for fault in list(self.faults):
             calls = re.search(rf"\b{re.escape(fault.operation)}\s*\(", query)
             if calls and (fault.body_contains is None
                           or fault.body_contains in json.dumps(body.get("variables"))):
                 return fault
-        return None
+        random_faults = self.random_faults
+        if random_faults is None:
+            return None
+        return random_faults.draw(_first_field(query))
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         api = self
@@ -345,11 +447,14 @@ class StandinApi:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                if not hmac.compare_digest(self.headers.get("x-api-key", ""), api._api_key):
+                if not _key_matches(self.headers.get("x-api-key"), api._api_key):
                     self._reply(401, {"errors": [{"message": "Authentication error: no valid "
                                                   "x-api-key or bearer token"}]})
                     return
-                length = int(self.headers.get("content-length") or 0)
+                length = _content_length(self.headers.get("content-length"))
+                if length is None:
+                    self._reply(400, _errors("Bad content-length", "BAD_REQUEST"))
+                    return
                 if length > MAX_BODY_BYTES:
                     self._reply(413, {"errors": [{"message": "Request body too large"}]})
                     return
@@ -368,21 +473,32 @@ class StandinApi:
                     self._reply(400, _errors("Body is not a JSON object", "BAD_REQUEST"))
                     return
                 fault = api.fault_for(body)
-                if fault:
-                    time.sleep(fault.delay_seconds)
-                    self._reply(fault.status,
-                                {"errors": [{"message": "Service unavailable (injected)"}]})
+                if fault and not fault.commit:
+                    self._fail(fault)
                     return
                 with api.in_flight():
                     time.sleep(api.latency_seconds)
                     status, reply = execute(resolvers, body)
                 if api.received is not None:
                     api.received.append((body, status))
+                if fault:  # done, and the answer is lost
+                    self._fail(fault)
+                    return
                 self._reply(status, reply)
 
-            def _reply(self, status: int, body: dict[str, Any]) -> None:
+            def _fail(self, fault: Fault) -> None:
+                time.sleep(fault.delay_seconds)
+                headers = {} if fault.retry_after is None else {
+                    "retry-after": str(fault.retry_after)}
+                self._reply(fault.status,
+                            {"errors": [{"message": "Service unavailable (injected)"}]}, headers)
+
+            def _reply(self, status: int, body: dict[str, Any],
+                       headers: dict[str, str] | None = None) -> None:
                 data = json.dumps(body).encode()
                 self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(data)))
                 self.end_headers()
@@ -392,6 +508,21 @@ class StandinApi:
                 logger.debug("standin-api: " + format, *args)
 
         return Handler
+
+
+def _key_matches(given: str | None, expected: str) -> bool:
+    """Constant-time comparison of any header value, non-ASCII included (`compare_digest`
+    refuses non-ASCII strings with a TypeError, so bytes are compared)."""
+    if given is None:
+        return False
+    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"),
+                               expected.encode("utf-8", "surrogateescape"))
+
+
+def _content_length(value: str | None) -> int | None:
+    """The body's length; None for a value that is not a non-negative integer."""
+    text = (value or "0").strip()
+    return int(text) if text.isdigit() else None
 
 
 def main(argv: list[str] | None = None) -> int:

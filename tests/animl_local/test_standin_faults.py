@@ -1,0 +1,170 @@
+"""The stand-in's fault injection, its thread safety and its refusal of malformed requests."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from animl_local.engine import EmbeddedStage
+from animl_local.standin_api import Fault, StandinApi
+from animl_local.standin_api.server import FAULT_KINDS, RandomFaults
+from functions.batch import inference
+from functions.platform.graphql_client import (
+    GET_IMAGE,
+    AnimlApiClient,
+    RetryPolicy,
+)
+from tests.animl_local.test_standin_api import md
+from tests.conftest import API_KEY, create_batch
+
+NO_RETRIES = RetryPolicy(attempts=1, base_seconds=0, cap_seconds=0, margin_seconds=0)
+
+
+def raw_request(url: str, head: bytes, body: bytes = b"") -> bytes:
+    """Send bytes as they are (no client library cleans them) and read the whole answer."""
+    host, port = url.split("//")[1].split("/")[0].split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as connection:
+        connection.sendall(head + body)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    return answer
+
+
+def post_head(key: bytes, length: bytes) -> bytes:
+    return (b"POST /internal/graphql HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            b"content-type: application/json\r\nx-api-key: " + key +
+            b"\r\ncontent-length: " + length + b"\r\n\r\n")
+
+
+BODY = b'{"query": "{ __typename }"}'
+
+
+@pytest.mark.parametrize("key", [
+    "ключ-api".encode(), "clé".encode("latin-1"), b"\xff\xfe\x00bad", b"", b" " * 4096,
+    API_KEY.encode() + "é".encode(),
+])
+def test_a_malformed_key_gets_a_401_and_the_server_keeps_answering(
+        standin_api: StandinApi, key: bytes) -> None:
+    answer = raw_request(standin_api.url, post_head(key, str(len(BODY)).encode()), BODY)
+    assert answer.startswith(b"HTTP/1.0 401") or answer.startswith(b"HTTP/1.1 401")
+    assert b"Authentication error" in answer
+    ok = raw_request(standin_api.url, post_head(API_KEY.encode(), str(len(BODY)).encode()), BODY)
+    assert b" 200 " in ok.split(b"\r\n")[0]
+
+
+@pytest.mark.parametrize("length", [b"-5", b"abc", b"1e3", b"\xd9\xa3"])
+def test_a_bad_content_length_gets_a_400(standin_api: StandinApi, length: bytes) -> None:
+    answer = raw_request(standin_api.url, post_head(API_KEY.encode(), length), BODY)
+    assert b" 400 " in answer.split(b"\r\n")[0]
+
+
+def client(standin_api: StandinApi, timeout: float = 10) -> AnimlApiClient:
+    return AnimlApiClient(standin_api.url, API_KEY, timeout=timeout, retry=NO_RETRIES)
+
+
+def post(standin_api: StandinApi, query: str, variables: dict, timeout: float = 10
+         ) -> requests.Response:
+    return requests.post(standin_api.url, json={"query": query, "variables": variables},
+                         headers={"x-api-key": API_KEY}, timeout=timeout)
+
+
+def test_a_committed_fault_runs_the_operation_and_loses_the_answer(
+        standin_api: StandinApi, api_client: AnimlApiClient) -> None:
+    from functions.platform.graphql_client import CREATE_IMAGE
+
+    batch_id = create_batch(api_client, serial="CAM-1")
+    standin_api.faults.append(Fault("createImage", 503, commit=True))
+    answer = post(standin_api, CREATE_IMAGE, {"input": {"md": md(batchId=batch_id)}})
+    assert answer.status_code == 503
+    assert [i["_id"] for i in standin_api.store.images(batch_id)] == ["default_project:h1"]
+
+
+def test_an_uncommitted_fault_runs_nothing(standin_api: StandinApi,
+                                           api_client: AnimlApiClient) -> None:
+    from functions.platform.graphql_client import CREATE_IMAGE
+
+    batch_id = create_batch(api_client, serial="CAM-1")
+    standin_api.faults.append(Fault("createImage", 500))
+    answer = post(standin_api, CREATE_IMAGE, {"input": {"md": md(batchId=batch_id)}})
+    assert answer.status_code == 500
+    assert standin_api.store.images(batch_id) == []
+
+
+@pytest.mark.parametrize("kind", FAULT_KINDS)
+def test_each_random_fault_kind_answers_as_it_says(standin_api: StandinApi, kind: str) -> None:
+    standin_api.random_faults = RandomFaults(rate=1.0, seed=1, kinds=(kind,),
+                                             hold_seconds=1.0, retry_after_seconds=7)
+    started = time.monotonic()
+    try:
+        answer = post(standin_api, GET_IMAGE, {"input": {"imageId": "p:h"}}, timeout=0.5)
+    except requests.Timeout:
+        answer = None
+    if kind.endswith("timeout"):
+        assert answer is None  # held past the caller's timeout
+    else:
+        assert answer is not None and answer.status_code == int(kind.rsplit("-", 1)[-1])
+        assert answer.headers.get("retry-after") == ("7" if kind == "429" else None)
+        assert time.monotonic() - started < 0.5
+    assert standin_api.random_faults.injected == {("image", kind): 1}
+    committed = standin_api.received or []
+    assert len(committed) == (1 if kind.startswith("commit-then-") else 0)
+    time.sleep(1.0)  # the held answer goes out before the server stops
+
+
+def test_random_faults_hit_at_their_rate_only_ingests_operations_and_replay_by_seed(
+        standin_api: StandinApi, api_client: AnimlApiClient) -> None:
+    def run(seed: int) -> list[int]:
+        standin_api.random_faults = RandomFaults(rate=0.2, seed=seed, kinds=("503", "500"))
+        return [post(standin_api, GET_IMAGE, {"input": {"imageId": "p:h"}}).status_code
+                for _ in range(200)]
+
+    first, again, other = run(5), run(5), run(6)
+    assert first == again != other
+    failed = sum(status >= 500 for status in first)
+    assert 20 <= failed <= 60  # 40 expected
+    labels = ("mutation L($input: CreateInternalLabelsInput!) { createInternalLabels(input: "
+              "$input) { isOk } }")
+    standin_api.random_faults = RandomFaults(rate=1.0)
+    answer = post(standin_api, labels, {"input": {"imageId": "p:h", "labels": []}})
+    assert answer.status_code == 200  # the service's own worker is not ingest: no faults
+    assert standin_api.random_faults.count() == 0
+
+
+def test_an_unknown_fault_kind_is_refused() -> None:
+    with pytest.raises(ValueError, match="kinds"):
+        RandomFaults(rate=0.1, kinds=("418",))
+
+
+@pytest.mark.slow
+def test_concurrent_saves_each_send_their_inference_request(
+        stage: EmbeddedStage, standin_api: StandinApi, api_client: AnimlApiClient) -> None:
+    # Each save sends to the batch's mapped queue, which moto answers by running the mapping:
+    # concurrent sends raced inside moto's SQS ("Set changed size during iteration") and the
+    # image's inference request was lost.
+    batch_id = create_batch(api_client, serial="CAM-1")
+    inference.provision_inference(
+        inference.Clients(sqs=stage.client("sqs"), lambda_=stage.client("lambda")),
+        stage.settings, batch_id)
+
+    once = client(standin_api, timeout=120)  # a retry would hide a lost answer
+
+    def save(index: int) -> list:
+        return once.create_image(md(batchId=batch_id, Hash=f"h{index}"))["errors"]
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch all the time: a race shows, not once in a while
+    try:
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            errors = list(pool.map(save, range(120)))
+    finally:
+        sys.setswitchinterval(interval)
+
+    assert errors == [[] for _ in range(120)]
+    images = standin_api.store.images(batch_id)
+    assert len(images) == 120 and all(image["labels"] for image in images)
