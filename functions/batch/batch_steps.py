@@ -89,8 +89,11 @@ def ingest_group(services: Services, batch_id: str, bucket: str, key: str, group
     """Ingest one Map item's entries; write their outcomes to S3 and return the counts.
 
     Every read is pinned to `etag` (the upload InspectArchive read): if the object changed,
-    ArchiveChanged, recorded once as a batch error. A group whose outcomes are already stored
-    from the same upload (a re-driven batch) is not worked again.
+    ArchiveChanged, recorded once as a batch error. Each entry's outcome is stored as soon as
+    it is known, so a retried or re-driven group works only the entries that have none from
+    the same upload (an entry is never recorded twice); once all have one, the group's
+    outcomes object (what SummarizeOutcomes reads) is written. A group whose outcomes object
+    exists from the same upload is not worked again.
     """
     outcomes_key = storage.outcomes_key(batch_id, group)
     stored = _stored_outcomes(services, outcomes_key, len(entries), etag)
@@ -98,26 +101,46 @@ def ingest_group(services: Services, batch_id: str, bucket: str, key: str, group
         return {"group": group, "images": len(stored), "reused": True,
                 **Counter(row["outcome"] for row in stored)}
     retry_project = _retry_project(services, batch_id, group)
+    group_entries = [ZipEntry.from_item(item) for item in entries]
+    finished = _finished_entries(services, batch_id, group, group_entries, etag)
+    todo = [index for index in range(len(group_entries)) if index not in finished]
     try:
-        archive = S3RangeReader(services.s3, bucket, key, etag=etag)
-        group_entries = [ZipEntry.from_item(item) for item in entries]
-        # Neighbouring entries come in one ranged GET (bounded: a group is at most this many
-        # bytes).
-        reader = prefetch_group(archive, group_entries, 2 * services.settings.group_max_bytes)
-        outcomes: list[Outcome] = []
-        runs = _read_within_budget(services, reader, batch_id, bucket, key, group_entries,
-                                   retry_project)
-        for run in runs:
-            outcomes.extend(_ingest_entries(services, reader, run))
-            del run  # let the run's bytes go before the next run is read
+        if todo:
+            _ingest_unfinished(services, batch_id, bucket, key, group, etag, retry_project,
+                               group_entries, todo, finished)
     except ArchiveChanged as changed:
         batch_record.record_batch_error(services.api, services.s3, services.settings, batch_id,
                                         str(changed))
         raise
-    storage.put_json(services.s3, services.settings.batch_work_bucket, outcomes_key,
-                     [{**o.to_dict(), ARCHIVE_ETAG: archive.etag} for o in outcomes])
-    counts = Counter(o.outcome for o in outcomes)
-    return {"group": group, "images": len(outcomes), **counts}
+    rows = [finished[index] for index in range(len(group_entries))]
+    storage.put_json(services.s3, services.settings.batch_work_bucket, outcomes_key, rows)
+    counts = Counter(row["outcome"] for row in rows)
+    return {"group": group, "images": len(rows), "resumed": len(group_entries) - len(todo),
+            **counts}
+
+
+def _ingest_unfinished(services: Services, batch_id: str, bucket: str, key: str, group: int,
+                       etag: str | None, retry_project: str | None, entries: list[ZipEntry],
+                       todo: list[int], finished: dict[int, dict[str, Any]]) -> None:
+    """Work the group's entries at `todo` (those without an outcome), storing each one's
+    outcome as soon as it is known (and adding it to `finished`)."""
+    wanted = [entries[index] for index in todo]
+    archive = S3RangeReader(services.s3, bucket, key, etag=etag)
+    # Neighbouring entries come in one ranged GET (bounded: a group is at most this many bytes).
+    reader = prefetch_group(archive, wanted, 2 * services.settings.group_max_bytes)
+    start = 0
+    for run in _read_within_budget(services, reader, batch_id, bucket, key, wanted,
+                                   retry_project):
+        def record(position: int, outcome: Outcome, first: int = start) -> None:
+            row = {**outcome.to_dict(), ARCHIVE_ETAG: archive.etag}
+            index = todo[first + position]
+            storage.put_json(services.s3, services.settings.batch_work_bucket,
+                             storage.entry_outcome_key(batch_id, group, index), row)
+            finished[index] = row
+
+        _ingest_entries(services, reader, run, record)
+        start += len(run)
+        del run  # let the run's bytes go before the next run is read
 
 
 def _retry_project(services: Services, batch_id: str, group: int) -> str | None:
@@ -146,6 +169,25 @@ def _stored_outcomes(services: Services, key: str, expected: int, etag: str | No
         return None
     same_upload = etag is None or all(row.get(ARCHIVE_ETAG) == quoted_etag(etag) for row in rows)
     return rows if len(rows) == expected and same_upload else None
+
+
+def _finished_entries(services: Services, batch_id: str, group: int, entries: list[ZipEntry],
+                      etag: str | None) -> dict[int, dict[str, Any]]:
+    """Outcomes an earlier attempt of this group stored, by entry index (one whose path is
+    not the entry's, or from another upload, is not this entry's: it is worked again)."""
+    work = services.settings.batch_work_bucket
+    pages = services.s3.get_paginator("list_objects_v2").paginate(
+        Bucket=work, Prefix=storage.entry_outcomes_prefix(batch_id, group))
+    finished: dict[int, dict[str, Any]] = {}
+    for listed in (obj for page in pages for obj in page.get("Contents", [])):
+        stem = listed["Key"].rsplit("/", 1)[-1].removesuffix(".json")
+        index = int(stem) if stem.isdigit() else -1
+        if 0 <= index < len(entries):
+            row = storage.get_json(services.s3, work, listed["Key"])
+            same_upload = etag is None or row.get(ARCHIVE_ETAG) == quoted_etag(etag)
+            if row.get("path") == entries[index].path and same_upload:
+                finished[index] = row
+    return finished
 
 
 @dataclass(frozen=True)
@@ -191,8 +233,13 @@ def _read_entry(services: Services, reader: S3RangeReader | PrefetchedSpan, batc
 
 
 def _ingest_entries(services: Services, reader: S3RangeReader | PrefetchedSpan,
-                    read: list[_ReadEntry]) -> list[Outcome]:
-    """Each entry's outcome, in entry order, with up to `group_concurrency` entries at once.
+                    read: list[_ReadEntry], record: Callable[[int, Outcome], None]
+                    ) -> list[Outcome]:
+    """Each entry's outcome, in entry order, with up to `group_concurrency` entries at once;
+    `record(position, outcome)` is called as each one is known.
+
+    Every entry is tried even when another fails (the pool finishes its work before the first
+    failure is raised), so a retry has as little as possible left to do.
 
     A group's time is mostly waiting (createImage, S3 writes), and Pillow releases the GIL while
     it decodes, so threads hide the waits and use every vCPU. Entries with the same bytes are
@@ -216,6 +263,7 @@ def _ingest_entries(services: Services, reader: S3RangeReader | PrefetchedSpan,
                     item = replace(item, source=replace(item.source, repeats_earlier_entry=True))
                 paths.add(item.source.path or "")
                 outcomes[index] = _finish(services, reader, item, prepared[index])
+                record(index, outcomes[index])
 
         _in_threads(pool, finish, list(same_bytes.values()))
     return [outcomes[index] for index in range(len(read))]

@@ -91,6 +91,15 @@ def attempt_key(batch_id: str, group: int) -> str:
     return f"batches/{batch_id}/attempts/{group:07d}"
 
 
+def entry_outcomes_prefix(batch_id: str, group: int) -> str:
+    """Where a group keeps each entry's outcome as it finishes (a retry redoes only the rest)."""
+    return f"batches/{batch_id}/entry-outcomes/{group:07d}/"
+
+
+def entry_outcome_key(batch_id: str, group: int, index: int) -> str:
+    return f"{entry_outcomes_prefix(batch_id, group)}{index:05d}.json"
+
+
 def report_key(batch_id: str) -> str:
     return f"batches/{batch_id}/report.json"
 
