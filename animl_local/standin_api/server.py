@@ -316,6 +316,7 @@ class RandomFaults:
     operations: tuple[str, ...] = INGEST_OPERATIONS
     hold_seconds: float = 3.0
     retry_after_seconds: int = 1
+    limit: int | None = None  # at most this many faults in all
     injected: Counter[tuple[str, str]] = field(default_factory=Counter)
     _random: random.Random = field(init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -330,7 +331,8 @@ class RandomFaults:
         if operation not in self.operations:
             return None
         with self._lock:
-            if self._random.random() >= self.rate:
+            if self._random.random() >= self.rate or (
+                    self.limit is not None and self.count() >= self.limit):
                 return None
             kind = self._random.choice(self.kinds)
             self.injected[(operation, kind)] += 1
