@@ -498,13 +498,17 @@ class StandinApi:
             def _reply(self, status: int, body: dict[str, Any],
                        headers: dict[str, str] | None = None) -> None:
                 data = json.dumps(body).encode()
-                self.send_response(status)
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    for name, value in (headers or {}).items():
+                        self.send_header(name, value)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    # The caller gave up first (a held answer, past its timeout).
+                    logger.debug("standin-api: the caller left before its answer")
 
             def log_message(self, format: str, *args: Any) -> None:
                 logger.debug("standin-api: " + format, *args)
