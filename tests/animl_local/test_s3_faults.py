@@ -17,7 +17,8 @@ from tests.conftest import REGION
 def test_handlers_s3_calls_fail_transiently_and_the_runtimes_retries_answer() -> None:
     with mock_aws(), s3_faults(rate=0.3, seed=4) as faults:
         s3 = boto3.session.Session().client("s3", region_name=REGION, config=AWS_CLIENT_CONFIG)
-        s3.create_bucket(Bucket="soak-bucket", CreateBucketConfiguration={"LocationConstraint": REGION})
+        s3.create_bucket(Bucket="soak-bucket",
+                         CreateBucketConfiguration={"LocationConstraint": REGION})
         assert faults.count() == 0  # outside a handler: left alone
         with running_function("animl-ingest-test-ingest_image_group"):
             for index in range(40):
@@ -32,7 +33,8 @@ def test_each_fault_is_an_error_s3_answers_when_busy() -> None:
     codes = set()
     with mock_aws(), s3_faults(rate=1.0, seed=1):
         s3 = boto3.session.Session().client("s3", region_name=REGION, config=once)
-        s3.create_bucket(Bucket="soak-bucket", CreateBucketConfiguration={"LocationConstraint": REGION})
+        s3.create_bucket(Bucket="soak-bucket",
+                         CreateBucketConfiguration={"LocationConstraint": REGION})
         with running_function("f"):
             for _ in range(30):
                 with pytest.raises(ClientError) as failed:
