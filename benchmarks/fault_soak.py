@@ -24,6 +24,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from batch_run import generate  # noqa: E402  (this script's folder is on the path)
+
 from animl_local import operations  # noqa: E402
 from animl_local.accounting import account_for_batch  # noqa: E402
 from animl_local.cli import archive_for, local_settings  # noqa: E402
@@ -32,7 +34,6 @@ from animl_local.s3_faults import s3_faults  # noqa: E402
 from animl_local.standin_api import StandinApi, StandinAws  # noqa: E402
 from animl_local.standin_api.server import RandomFaults  # noqa: E402
 from animl_local.webapp import upload_batch  # noqa: E402
-from benchmarks.batch_run import generate  # noqa: E402
 from functions.platform.graphql_client import AnimlApiClient  # noqa: E402
 from functions.platform.runtime import AWS_CLIENT_CONFIG  # noqa: E402
 
@@ -84,7 +85,7 @@ def soak(root: Path, images: int, rate: float, seed: int, api_timeout: float) ->
         "api_faults_by_kind": _by_kind(api_faults.injected),
         "s3_faults": s3f.count(),
         "s3_faults_by_kind": dict(s3f.injected),
-        "s3_retry_config": AWS_CLIENT_CONFIG.retries,
+        "s3_retry_config": getattr(AWS_CLIENT_CONFIG, "retries", None),
         "api_retry": {"attempts": settings.api_retry_attempts,
                       "base_seconds": settings.api_retry_base_seconds,
                       "cap_seconds": settings.api_retry_cap_seconds,
