@@ -154,12 +154,11 @@ class AnimlApiClient:
         """
         operation = operation_name(query)
         for attempt in range(1, self.retry.attempts + 1):
+            # The first attempt is always made (as it was before any retry); each attempt waits
+            # no longer than the time left, and a retry is made only when it fits in it.
             budget = self._time_left()
-            if budget is not None and budget < MIN_ATTEMPT_SECONDS:
-                raise AnimlApiUnavailable(
-                    f"Animl API call {operation} not attempted: the invocation has "
-                    f"{max(budget, 0.0):.1f} s left before its margin")
-            timeout = self.timeout if budget is None else min(self.timeout, budget)
+            timeout = self.timeout if budget is None else min(
+                self.timeout, max(budget, MIN_ATTEMPT_SECONDS))
             try:
                 return self._execute_once(query, variables, operation, timeout)
             except AnimlApiUnavailable as unavailable:

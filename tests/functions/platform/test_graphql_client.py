@@ -218,12 +218,14 @@ def test_retries_never_sleep_past_the_invocations_end(scripted) -> None:
     assert sum(clock.slept) + MIN_ATTEMPT_SECONDS <= clock.end - POLICY.margin_seconds
 
 
-def test_no_attempt_is_started_without_time_for_it(scripted) -> None:
-    server = scripted(Answer(200))
-    clock = FakeClock(remaining=POLICY.margin_seconds + MIN_ATTEMPT_SECONDS / 2)
-    with pytest.raises(AnimlApiUnavailable, match="not attempted"):
+def test_without_time_left_one_attempt_is_made_and_not_repeated(scripted) -> None:
+    # As before retries existed: the call is made (Lambda ends the invocation if it must).
+    server = scripted(Answer(503), Answer(200))
+    clock = FakeClock(remaining=POLICY.margin_seconds / 2)
+    with pytest.raises(AnimlApiUnavailable, match="HTTP 503"):
         retrying_client(server.url, clock).execute(A_QUERY, IMAGE)
-    assert server.requests == []
+    assert len(server.requests) == 1 and clock.slept == []
+    assert retrying_client(server.url, clock).execute(A_QUERY, IMAGE)
 
 
 def test_an_attempt_waits_no_longer_than_the_time_left(scripted) -> None:
