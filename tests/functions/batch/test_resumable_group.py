@@ -23,6 +23,8 @@ def calls_of(standin_api: StandinApi, operation: str) -> int:
 
 
 def prepared_group(services: Services, members: dict[str, bytes]) -> tuple[str, dict]:
+    """A batch whose archive holds `members`, inspected as InspectArchive does: (id, its one
+    group's Map item)."""
     batch_id = create_batch(services.api, serial="CAM-1")
     bucket, key = services.settings.ingestion_bucket, f"{batch_id}.zip"
     services.s3.put_object(Bucket=bucket, Key=key, Body=zip_bytes(members))
