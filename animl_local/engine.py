@@ -27,7 +27,7 @@ import requests
 from moto import mock_aws
 from moto.core.config import DefaultConfig
 
-from animl_local import aws_limits, operations
+from animl_local import aws_limits, moto_stepfunctions, operations
 from animl_local.lambda_adapter import InvocationLog, handlers_serve_invocations
 from animl_local.moto_s3_on_disk import s3_objects_on_disk
 from animl_local.report import WorkflowFunctions
@@ -115,6 +115,8 @@ class EmbeddedStage:
         self._stack.enter_context(_lambda_environment(self.settings))
         # A whole archive uploaded and read back in ranges stays on disk, not in memory.
         self._stack.enter_context(s3_objects_on_disk())
+        # RedriveExecution and failing Map runs, as on AWS (moto's interpreter has neither).
+        moto_stepfunctions.install()
         if self.server_port is None:
             self._stack.enter_context(mock_aws(config=ENGINE_CONFIG))
         else:

@@ -104,10 +104,12 @@ def describe_batch(sfn: Any, s3: Any, settings: Settings, account: str, batch_id
 
 
 def redrive(sfn: Any, settings: Settings, account: str, batch_id: str) -> dict[str, Any]:
-    """RedriveExecution where Step Functions allows it; else a new execution of the batch.
+    """RedriveExecution: the batch's latest execution resumes at the state that failed (on AWS
+    and on the embedded engine alike), so a batch whose archive is already deleted completes.
 
-    The new execution re-reads the (kept) archive; groups whose outcomes are stored are not
-    worked again and every image is idempotent, so nothing is recorded twice.
+    Only an execution Step Functions calls NOT_REDRIVABLE (older than its redrive window, or
+    redriven too often) is started anew: it re-reads the archive; groups whose outcomes are
+    stored are not worked again and every image is idempotent, so nothing is recorded twice.
     """
     runs = batch_executions(sfn, settings.state_machine_arn(account), batch_id)
     if not runs:
@@ -115,12 +117,12 @@ def redrive(sfn: Any, settings: Settings, account: str, batch_id: str) -> dict[s
     latest = sfn.describe_execution(executionArn=runs[-1]["executionArn"])
     if latest["status"] in ("RUNNING", "SUCCEEDED"):
         raise ValueError(f"batch {batch_id}'s execution is {latest['status']}: nothing to re-drive")
-    if latest.get("redriveStatus") == "REDRIVABLE" and hasattr(sfn, "redrive_execution"):
-        try:
-            sfn.redrive_execution(executionArn=latest["executionArn"])
-            return {"mode": "RedriveExecution", "executionArn": latest["executionArn"]}
-        except Exception as exc:  # e.g. not implemented by the engine
-            logger.info("RedriveExecution unavailable (%s); starting a new execution", exc)
+    if latest.get("redriveStatus") == "REDRIVABLE":
+        sfn.redrive_execution(executionArn=latest["executionArn"])
+        return {"mode": "RedriveExecution", "executionArn": latest["executionArn"],
+                "name": latest["name"]}
+    logger.info("execution %s is not redrivable (%s); starting a new execution",
+                latest["executionArn"], latest.get("redriveStatusReason"))
     name = f"{batch_id}{REDRIVE_SUFFIX}{len(runs)}"
     started = sfn.start_execution(stateMachineArn=settings.state_machine_arn(account), name=name,
                                   input=latest["input"])

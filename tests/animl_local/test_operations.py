@@ -12,7 +12,12 @@ from animl_local.engine import EmbeddedStage
 from animl_local.standin_api import Fault, StandinApi
 from functions.platform.graphql_client import AnimlApiClient
 from tests.conftest import create_batch, jpeg_bytes, zip_bytes
-from tests.statemachine.test_ingest_batch_on_engine import inference_resources, upload
+from tests.statemachine.test_ingest_batch_on_engine import (
+    inference_resources,
+    ingestion_objects,
+    states_entered,
+    upload,
+)
 
 # Runs whole batches on the embedded engine (or deploys, or packages): the full tier.
 pytestmark = pytest.mark.slow
@@ -47,9 +52,7 @@ def test_after_an_api_outage_a_redrive_ingests_every_image_exactly_once(
 
     standin_api.faults.clear()  # the API recovers
     assert main(["redrive", batch_id, "--stage", "test"]) == 0
-    [redrive] = [e for e in operations.batch_executions(
-        stage.client("stepfunctions"), stage.state_machine_arn, batch_id) if e["name"] != batch_id]
-    again = stage.wait_for_execution(batch_id, execution_name=redrive["name"])
+    again = stage.wait_for_execution(batch_id)  # the same execution, resumed
 
     assert again["status"] == "SUCCEEDED"
     images = batch_images(standin_api, batch_id)
@@ -60,6 +63,44 @@ def test_after_an_api_outage_a_redrive_ingests_every_image_exactly_once(
     assert inference_resources(stage) == ([], [])
     batch = standin_api.store.batch(batch_id)
     assert batch["processingEnd"] and batch["total"] == len(members)
+
+
+@pytest.mark.parametrize("failed_state, field", [("MarkIngestionComplete", "ingestionComplete"),
+                                                  ("MarkProcessingEnd", "processingEnd")])
+def test_a_batch_that_failed_after_its_archive_was_deleted_is_redriven_to_success(
+        stage: EmbeddedStage, standin_api: StandinApi, api_client: AnimlApiClient,
+        tmp_path: Path, failed_state: str, field: str) -> None:
+    members = {f"IMG_{i}.JPG": jpeg_bytes(tmp_path, seed=i) for i in range(3)}
+    batch_id = create_batch(api_client, serial="CAM-1")
+    # updateBatch answers 503 for this one timestamp, through every retry the ASL makes.
+    standin_api.faults.append(Fault("updateBatch", 503, body_contains=f'"{field}"'))
+
+    failed = upload(stage, tmp_path, batch_id, zip_bytes(members))
+    assert failed["status"] == "FAILED"
+    arn = failed["executionArn"]
+    assert states_entered(stage, arn)[-1] == failed_state
+    assert ingestion_objects(stage) == []  # DeleteArchive ran: starting over could not work
+    sfn = stage.client("stepfunctions")
+    assert sfn.describe_execution(executionArn=arn)["redriveStatus"] == "REDRIVABLE"
+
+    standin_api.faults.clear()
+    assert main(["redrive", batch_id, "--stage", "test"]) == 0
+    again = stage.wait_for_execution(batch_id)
+
+    assert again["status"] == "SUCCEEDED", again.get("cause")
+    assert again["redriveCount"] == 1
+    entered = states_entered(stage, arn)
+    assert entered.count("InspectArchive") == 1  # resumed, not started over
+    assert entered.count(failed_state) == 2
+    assert [e["name"] for e in operations.batch_executions(
+        sfn, stage.state_machine_arn, batch_id)] == [batch_id]
+    images = batch_images(standin_api, batch_id)
+    assert sorted(i["path"] for i in images) == sorted(members)  # each exactly once
+    assert dead_letter_keys(stage) == []
+    batch = standin_api.store.batch(batch_id)
+    assert batch["ingestionComplete"] and batch["processingEnd"]
+    # Redriving a SUCCEEDED batch is refused as a usage error, nothing started.
+    assert main(["redrive", batch_id, "--stage", "test"]) == 2
 
 
 def test_reprocess_after_fixing_the_serial_override(

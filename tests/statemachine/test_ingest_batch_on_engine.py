@@ -179,11 +179,12 @@ def test_a_batch_of_every_malformed_file_accounts_for_each_one(
         assert row["keys"]  # stored somewhere: serving or dead-letter
 
 
-def test_a_child_that_fails_for_good_fails_the_batch_at_summarize(
+def test_a_child_that_fails_for_good_fails_the_map_run_as_on_aws(
         stage: EmbeddedStage, standin_api: StandinApi, api_client: AnimlApiClient,
         tmp_path: Path) -> None:
-    # The engine turns a failed Map child into a null and lets the Map succeed; the batch must
-    # not: Summarize finds the group with no outcomes.
+    # AWS fails a Distributed Map run when a child execution fails (no failure is tolerated by
+    # default); moto let the Map succeed until animl_local.moto_stepfunctions taught it. The
+    # Map state is then the failed state, so a re-drive runs the groups again.
     batch_id = create_batch(api_client, serial="CAM-9")
     standin_api.faults.append(Fault("createImage", 503, body_contains="poison.jpg"))
     members = {f"ok_{i}.jpg": jpeg_bytes(tmp_path, seed=i) for i in range(30)}
@@ -192,10 +193,10 @@ def test_a_child_that_fails_for_good_fails_the_batch_at_summarize(
     result = upload(stage, tmp_path, batch_id, zip_bytes(members))
 
     assert result["status"] == "FAILED"
-    assert states_entered(stage, result["executionArn"])[-1] == "SummarizeOutcomes"
-    assert "IncompleteBatch" in result["error"]
+    assert states_entered(stage, result["executionArn"])[-1] == "IngestImages"
+    assert result["error"] == "States.ExceedToleratedFailureThreshold"
     [error] = standin_api.store.batch(batch_id)["errors"]
-    assert "have no outcome" in error["error"]
+    assert "States.ExceedToleratedFailureThreshold" in error["error"]
     assert ingestion_objects(stage) == [f"{batch_id}.zip"]  # nothing is deleted
 
 
