@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from animl_local.cli import archive_for, local_settings, run_batch  # noqa: E402
+from animl_local.local_run import archive_for, local_settings, run_batch  # noqa: E402
 from animl_local.samples import sample_jpeg  # noqa: E402
 
 

@@ -184,7 +184,7 @@ def test_a_bad_archive_fails_with_its_reason_and_a_report(tmp_path: Path) -> Non
 
 
 def test_zipping_a_folder_keeps_relative_paths(tmp_path: Path) -> None:
-    from animl_local.cli import archive_for
+    from animl_local.local_run import archive_for
 
     write_sample_folder(tmp_path / "cards", count=2)
     archive = archive_for(tmp_path / "cards", tmp_path)

@@ -1,0 +1,55 @@
+"""`executions list | describe | history`: a stage's batch executions, as the console shows them."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from animl_local.aws_stage import Stage
+from animl_local.cli.errors import EXIT_OK
+
+STATUSES = ["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"]
+
+
+def add_commands(commands: Any) -> None:
+    executions = commands.add_parser("executions", help="inspect the stage's batch executions")
+    what = executions.add_subparsers(required=True, metavar="WHAT")
+    listing = what.add_parser("list", help="executions, newest first")
+    listing.add_argument("--status", choices=STATUSES)
+    describe = what.add_parser("describe", help="a batch: failed state, map runs, batch record")
+    describe.add_argument("batch_id")
+    describe.add_argument("--html", type=Path, help="also write an HTML execution report here")
+    history = what.add_parser("history", help="a batch's per-state timeline")
+    history.add_argument("batch_id")
+    for view, sub in (("list", listing), ("describe", describe), ("history", history)):
+        sub.add_argument("--stage", default="dev")
+        sub.set_defaults(command=command_executions, view=view)
+
+
+def command_executions(args: argparse.Namespace) -> int:
+    from animl_local import operations
+
+    stage = Stage.named(args.stage)
+    sfn = stage.client("stepfunctions")
+    if args.view == "list":
+        rows = operations.list_executions(sfn, stage.settings.state_machine_arn(stage.account),
+                                          args.status)
+        for row in rows:
+            print(f"{row['name']}  {row['status']:<9}  {row['startDate']}")
+        return EXIT_OK
+    described = operations.describe_batch(sfn, stage.client("s3"), stage.settings,
+                                          stage.account, args.batch_id)
+    if args.view == "history":
+        for row in described["timeline"]:
+            print(f"{row['state']:<24} {row['status']:<9} {row.get('seconds', ''):>8}  "
+                  f"{row.get('error') or ''}")
+        return EXIT_OK
+    print(operations.to_json({k: v for k, v in described.items() if k != "timeline"}))
+    if args.html:
+        from animl_local.html_report import write_html_report
+        from animl_local.report import batch_images
+
+        images, _ = batch_images(stage.client("s3"), stage.settings, args.batch_id)
+        write_html_report(args.html, described, images)
+    return EXIT_OK

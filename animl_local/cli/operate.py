@@ -1,0 +1,85 @@
+"""What operators do to a stage's batches: `stop`, `redrive`, `reprocess`, `parking-lot replay`."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from animl_local.aws_stage import Stage
+from animl_local.cli.errors import EXIT_OK, UserError
+
+
+def add_commands(commands: Any) -> None:
+    stop = commands.add_parser("stop", help="stop a batch: end its execution, release its "
+                               "inference resources, set processingEnd (on the stage's AWS)")
+    stop.add_argument("batch_id")
+    stop.add_argument("--stage", default="dev")
+    stop.set_defaults(command=command_stop)
+
+    redrive = commands.add_parser("redrive", help="re-drive a failed batch from the state that "
+                                  "failed (never a duplicate)")
+    redrive.add_argument("batch_id")
+    redrive.add_argument("--stage", default="dev")
+    redrive.set_defaults(command=command_redrive)
+
+    reprocess = commands.add_parser("reprocess", help="ingest a batch's dead-lettered images again")
+    reprocess.add_argument("batch_id")
+    reprocess.add_argument("--reason", help="only images dead-lettered for this reason")
+    reprocess.add_argument("--stage", default="dev")
+    reprocess.set_defaults(command=command_reprocess)
+
+    parking = commands.add_parser("parking-lot", help="images parked during maintenance")
+    parking_what = parking.add_subparsers(required=True, metavar="WHAT")
+    replay = parking_what.add_parser("replay", help="move parked images back to be ingested")
+    replay.add_argument("--stage", default="dev")
+    replay.set_defaults(command=command_replay)
+
+
+def command_stop(args: argparse.Namespace) -> int:
+    """stopBatch, as the web app's Stop button: the API invokes IngestDelete-<stage>."""
+    from animl_local.webapp import stop_batch
+    from functions.platform.graphql_client import AnimlApiRejected
+
+    stage = Stage.named(args.stage)
+    try:
+        stop_batch(stage.api(), args.batch_id)
+    except AnimlApiRejected as refused:
+        raise UserError(f"batch {args.batch_id} not stopped: {refused}") from None
+    print(f"batch {args.batch_id}: stop requested; the API invokes "
+          f"{stage.settings.ingest_delete_function_name}, which ends its execution, releases its "
+          "inference resources and sets processingEnd")
+    return EXIT_OK
+
+
+def command_redrive(args: argparse.Namespace) -> int:
+    from animl_local import operations
+
+    stage = Stage.named(args.stage)
+    try:
+        result = operations.redrive(stage.client("stepfunctions"), stage.settings,
+                                    stage.account, args.batch_id)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    print(f"batch {args.batch_id}: {result['mode']} {result['executionArn']}")
+    return EXIT_OK
+
+
+def command_reprocess(args: argparse.Namespace) -> int:
+    from animl_local import operations
+    from functions.image.ingest_image import Services
+
+    stage = Stage.named(args.stage)
+    services = Services(s3=stage.client("s3"), api=stage.api(), settings=stage.settings)
+    counts = operations.reprocess(services, args.batch_id, args.reason)
+    print(f"batch {args.batch_id}: {counts['reprocessed']} reprocessed, {counts['ingested']} "
+          f"ingested, {counts['stillDeadLettered']} still dead-lettered")
+    return EXIT_OK
+
+
+def command_replay(args: argparse.Namespace) -> int:
+    from animl_local import operations
+
+    stage = Stage.named(args.stage)
+    moved = operations.replay_parking_lot(stage.client("s3"), stage.settings)
+    print(f"{moved} parked image(s) moved back to {stage.settings.ingestion_bucket}")
+    return EXIT_OK

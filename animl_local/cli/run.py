@@ -1,0 +1,94 @@
+"""Local batches: `run` (a whole batch on the embedded engine), `upload` (to a served stage, as
+the web app does) and `sample` (camera-trap-like images to try them on)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from animl_local.aws_stage import Stage
+from animl_local.cli.errors import EXIT_FAILED, EXIT_OK, UserError
+from animl_local.local_run import LOCAL_STAGE, UnusableInput, archive_for, run_batch
+
+
+def add_commands(commands: Any) -> None:
+    run = commands.add_parser("run", help="ingest a .zip or a folder on the embedded engine")
+    run.add_argument("path", type=Path, help="a .zip archive or a folder of images")
+    run.add_argument("--out", type=Path, help="output folder (default ./animl-out/<batch-id>/)")
+    run.add_argument("--serial", help="serial number override for every image of the batch")
+    run.set_defaults(command=command_run)
+
+    upload = commands.add_parser("upload", help="create a batch and upload PATH as its zip, as "
+                                                "the web app does (to a served local stage)")
+    upload.add_argument("path", type=Path)
+    upload.add_argument("--serial")
+    upload.add_argument("--stage", default=LOCAL_STAGE)
+    upload.set_defaults(command=command_upload)
+
+    sample = commands.add_parser("sample", help="write camera-trap-like sample images")
+    sample.add_argument("folder", type=Path)
+    sample.add_argument("--count", type=int, default=12)
+    sample.set_defaults(command=command_sample)
+
+
+def command_run(args: argparse.Namespace) -> int:
+    show_progress = sys.stderr.isatty()
+    with tempfile.TemporaryDirectory(prefix="animl-ingest-") as scratch:
+        archive = _archive(args.path, Path(scratch))
+        result = run_batch(archive, args.path.name, args.out, args.serial, Path(scratch),
+                           on_progress=terminal_progress if show_progress else None)
+    if show_progress:
+        print(file=sys.stderr)  # past the progress line
+    counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(result.counts.items()))
+    counts = counts or "no images"
+    if result.status == "SUCCEEDED":
+        print(f"batch {result.batch_id} SUCCEEDED in {result.seconds:.1f} s: {counts}. "
+              f"Report: {result.out / 'report.json'}")
+        return EXIT_OK
+    print(f"batch {result.batch_id} {result.status}: {result.reason}. "
+          f"Report: {result.out / 'report.json'}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def command_upload(args: argparse.Namespace) -> int:
+    from animl_local.webapp import upload_batch
+
+    stage = Stage.named(args.stage)
+    with tempfile.TemporaryDirectory(prefix="animl-upload-") as scratch:
+        archive = _archive(args.path, Path(scratch))
+        batch_id = upload_batch(stage.api(), archive, args.path.name, args.serial)
+    print(batch_id)
+    return EXIT_OK
+
+
+def command_sample(args: argparse.Namespace) -> int:
+    from animl_local.samples import write_sample_folder
+
+    written = write_sample_folder(args.folder, args.count)
+    print(f"wrote {len(written)} sample images under {args.folder}")
+    return EXIT_OK
+
+
+def _archive(path: Path, scratch: Path) -> Path:
+    try:
+        return archive_for(path, scratch)
+    except UnusableInput as exc:
+        raise UserError(str(exc)) from None
+
+
+def terminal_progress(s3: Any, batch_id: str) -> Callable[[int], None]:
+    """`batch: n of N images done`, rewritten in place on stderr."""
+    from animl_local.local_run import local_settings
+    from functions.batch.batch_record import read_batch_record
+
+    settings = local_settings()
+
+    def show(done: int) -> None:
+        total = read_batch_record(s3, settings, batch_id).get("total")
+        of_total = f" of {total}" if total is not None else ""
+        print(f"\r{batch_id}: {done}{of_total} images done", end="", file=sys.stderr, flush=True)
+    return show

@@ -1,0 +1,51 @@
+"""`serve`: the embedded stage behind a local AWS endpoint until interrupted, so that other
+commands (with AWS_ENDPOINT_URL) work on it as on AWS."""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from animl_local.cli.errors import EXIT_OK
+
+
+def add_commands(commands: Any) -> None:
+    serve = commands.add_parser(
+        "serve", help="keep the embedded stage running behind a local AWS endpoint, so other "
+                      "commands (with AWS_ENDPOINT_URL) work on it as on AWS")
+    serve.add_argument("--port", type=int, default=5000, help="AWS endpoint port (0: any)")
+    serve.set_defaults(command=command_serve)
+
+
+def command_serve(args: argparse.Namespace) -> int:
+    """Reports executions that end badly to the status-change handler, as EventBridge would."""
+    from animl_local import operations
+    from animl_local.engine import ACCOUNT_ID, EmbeddedStage
+    from animl_local.local_run import local_settings
+    from animl_local.standin_api import StandinApi, StandinAws
+
+    settings = local_settings()
+    api_key = secrets.token_urlsafe(24)
+    aws = StandinAws(settings.stage, settings.region, ACCOUNT_ID)
+    with tempfile.TemporaryDirectory(prefix="animl-serve-") as scratch, \
+            StandinApi(Path(scratch) / "api.sqlite3", api_key, aws=aws) as api, \
+            EmbeddedStage(settings, api.url, api_key, server_port=args.port) as stage:
+        print(f"stage {settings.stage} served: AWS_ENDPOINT_URL={stage.endpoint_url} "
+              f"AWS_DEFAULT_REGION={settings.region} (stand-in API {api.url}); Ctrl-C stops it",
+              flush=True)
+        sfn, reported = stage.client("stepfunctions"), set()
+        try:
+            while True:
+                time.sleep(1)
+                for status in ("FAILED", "ABORTED", "TIMED_OUT"):
+                    for row in operations.list_executions(sfn, stage.state_machine_arn, status):
+                        if row["executionArn"] not in reported:
+                            reported.add(row["executionArn"])
+                            stage.send_status_change(row["executionArn"])
+        except KeyboardInterrupt:
+            print("stopped", flush=True)
+    return EXIT_OK

@@ -1,0 +1,122 @@
+"""A bulk upload through the whole stack on this machine: the stand-in API, the embedded stage,
+the upload as the web app makes it, the execution watched to its end, and the report.
+
+Used by `animl-ingest run` and the benchmarks.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from functions.platform import reasons
+from functions.platform.settings import Settings
+
+LOCAL_STAGE = "local"
+
+
+class UnusableInput(ValueError):
+    """The path given cannot be ingested; the message says why."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    batch_id: str
+    status: str
+    out: Path
+    counts: dict[str, int]
+    reason: str | None
+    seconds: float
+    report_seconds: float = 0.0  # after the execution ended: the report and the copies
+
+
+def local_settings() -> Settings:
+    """The local stage: the stand-in consumer drains a queue at once, so two idle polls do;
+    image work runs in a process pool so every core works (the engine's threads share one)."""
+    return Settings(stage=LOCAL_STAGE, inference_idle_polls=2, inference_max_wait_seconds=600,
+                    image_worker_processes=os.cpu_count() or 2)
+
+
+def archive_for(path: Path, scratch: Path) -> Path:
+    """The zip to upload: PATH itself, or PATH (a folder) zipped into scratch."""
+    if not path.exists():
+        raise UnusableInput(f"no such file or folder: {path}")
+    if path.is_file():
+        if path.suffix.lower() != ".zip":
+            raise UnusableInput(f"{path} is neither a .zip archive nor a folder")
+        return path
+    files = sorted(p for p in path.rglob("*") if p.is_file())
+    if not any(reasons.is_image_name(p.name) for p in files):
+        raise UnusableInput(f"{path} holds no .jpg, .jpeg or .png images: nothing to ingest")
+    archive = scratch / f"{path.name or 'upload'}.zip"
+    # Images barely compress: store them, as camera-trap users' zips mostly do.
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for file in files:
+            zf.write(file, file.relative_to(path).as_posix())
+    return archive
+
+
+def run_batch(archive: Path, original_name: str, out: Path | None, serial: str | None,
+              scratch: Path, on_progress: Callable[[Any, str], Callable[[int], None]] | None = None,
+              settings: Settings | None = None) -> RunResult:
+    """Create the batch as the web app would, upload it, and wait for the state machine.
+
+    `on_progress(s3, batch_id)`, when given, makes the callback that sees the images done."""
+    from animl_local import operations, report
+    from animl_local.engine import ACCOUNT_ID, EmbeddedStage
+    from animl_local.html_report import write_html_report
+    from animl_local.standin_api import StandinApi, StandinAws
+    from animl_local.webapp import upload_batch
+    from functions.batch.batch_record import read_batch_record
+    from functions.platform.graphql_client import AnimlApiClient
+
+    api_key = secrets.token_urlsafe(24)
+    db_path = scratch / "animl-api.sqlite3"
+    settings = settings or local_settings()
+    aws = StandinAws(settings.stage, settings.region, ACCOUNT_ID)
+    started = time.monotonic()
+    with StandinApi(db_path, api_key, aws=aws) as api, \
+            EmbeddedStage(settings, api.url, api_key) as stage:
+        client = AnimlApiClient(api.url, api_key)
+        batch_id = upload_batch(client, archive, original_name, serial, put_part=stage.put_part)
+        out = out or Path("animl-out") / batch_id
+        out.mkdir(parents=True, exist_ok=True)
+        s3 = stage.client("s3")
+        progress = on_progress(s3, batch_id) if on_progress else None
+        description = stage.wait_for_execution(batch_id, on_progress=progress)
+        ended = time.monotonic()
+        images, complete = report.batch_images(s3, settings, batch_id)
+        described = operations.describe_batch(stage.client("stepfunctions"), s3, settings,
+                                              ACCOUNT_ID, batch_id)
+        execution = report.execution_summary(described, stage.invocations.counts,
+                                             stage.workflow_functions())
+        report.mirror_objects(s3, settings, images, out)
+        batch = read_batch_record(s3, settings, batch_id)
+        report.write_report(out, batch, api.store.batch_counts(batch_id), execution, images,
+                            complete)
+        write_html_report(out / "report.html", described, images)
+    # Closed, so its write-ahead log is checkpointed into the file copied.
+    shutil.copy(db_path, out / "animl-api.sqlite3")
+    report_seconds = time.monotonic() - ended
+    counts: dict[str, int] = {}
+    for row in images:
+        counts[row["outcome"]] = counts.get(row["outcome"], 0) + 1
+    reason = None
+    if description["status"] != "SUCCEEDED":
+        reason = failure_line(execution, batch)
+    return RunResult(batch_id, description["status"], out, counts, reason,
+                     time.monotonic() - started, report_seconds)
+
+
+def failure_line(execution: dict[str, Any], batch: dict[str, Any] | None) -> str:
+    errors = (batch or {}).get("errors") or []
+    if errors:
+        return str(errors[-1])
+    return f"failed at {execution.get('failedState')}: {execution.get('error')}"
