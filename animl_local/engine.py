@@ -4,7 +4,8 @@
 (buckets, SSM parameters, the API-key secret, one Lambda per Chalice handler, the ingestion bucket's
 notification, the IngestBatch state machine from the real ASL) and routes invocations to the
 handlers through `lambda_adapter`. On AWS an EventBridge rule delivers execution status changes;
-here `wait_for_execution` sends the same event to the same handler when an execution ends badly.
+here the stage's one `watcher` (animl_local.execution_watcher) sends the same event to the same
+handler when an execution ends badly.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from moto import mock_aws
 from moto.core.config import DefaultConfig
 
 from animl_local import aws_limits, moto_stepfunctions, operations
+from animl_local.execution_watcher import ExecutionWatcher
 from animl_local.lambda_adapter import InvocationLog, handlers_serve_invocations
 from animl_local.moto_s3_on_disk import s3_objects_on_disk
 from animl_local.report import WorkflowFunctions
@@ -38,7 +40,6 @@ from animl_local.state_machine import (
     placeholders,
     render_definition,
 )
-from functions.batch.execution_events import ENDED_BADLY
 from functions.platform import storage
 from functions.platform.runtime import reset_runtime, use_image_pool
 from functions.platform.settings import APP_NAME, Settings
@@ -46,7 +47,6 @@ from functions.platform.settings import APP_NAME, Settings
 ACCOUNT_ID = "123456789012"
 ENGINE_CONFIG: DefaultConfig = {"stepfunctions": {"execute_state_machine": True},
                                 "lambda": {"use_docker": False}}
-TERMINAL = ("SUCCEEDED", *ENDED_BADLY)
 
 # Local runs retry at once and keep the fan-out to what two cores can use.
 LOCAL_TUNING: dict[str, Any] = {"RetryIntervalSeconds": 1, "RetryMaxAttempts": 2,
@@ -105,6 +105,7 @@ class EmbeddedStage:
     endpoint_url: str | None = None
     _stack: ExitStack = field(default_factory=ExitStack, repr=False)
     _group_sizes: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
+    _watcher: ExecutionWatcher | None = field(default=None, repr=False)
 
     # lifecycle
 
@@ -216,30 +217,24 @@ class EmbeddedStage:
         self.client("s3").upload_file(archive_path, self.settings.ingestion_bucket,
                                       f"{batch_id}.zip")
 
+    @property
+    def watcher(self) -> ExecutionWatcher:
+        """The one watcher of this stage's executions (made once: it remembers what it
+        reported)."""
+        if self._watcher is None:
+            self._watcher = ExecutionWatcher(self.client("stepfunctions"), self.state_machine_arn,
+                                             self.deliver_status_change, self.settings.region,
+                                             ACCOUNT_ID)
+        return self._watcher
+
     def wait_for_execution(self, batch_id: str, on_progress: Callable[[int], None] | None = None,
                            poll_seconds: float = 0.25, timeout_seconds: float = 3600,
                            execution_name: str | None = None) -> dict[str, Any]:
-        """Block until the batch's execution (or the named re-drive of it) ends; send the
-        status-change event if it ended badly."""
-        sfn = self.client("stepfunctions")
-        arn = self.execution_arn(execution_name or batch_id)
-        deadline = time.monotonic() + timeout_seconds
-        while True:
-            description = sfn.describe_execution(executionArn=arn)
-            if description["status"] in TERMINAL:
-                break
-            if time.monotonic() > deadline:
-                sfn.stop_execution(executionArn=arn, error="LocalTimeout",
-                                   cause=f"no end after {timeout_seconds} s")
-                continue
-            if on_progress:
-                on_progress(self.images_done(batch_id))
-            time.sleep(poll_seconds)
-        if on_progress:
-            on_progress(self.images_done(batch_id))  # the final count
-        if description["status"] in ENDED_BADLY:
-            self.send_status_change(arn)
-        return description
+        """Block until the batch's execution (or the named one of it) ends; a bad end goes to
+        the status-change handler, as EventBridge delivers it on AWS."""
+        progress = (lambda: on_progress(self.images_done(batch_id))) if on_progress else None
+        return self.watcher.wait(self.execution_arn(execution_name or batch_id), progress,
+                                 poll_seconds, timeout_seconds)
 
     def images_done(self, batch_id: str) -> int:
         """Images with a recorded outcome so far (from the per-group outcome objects)."""
@@ -270,10 +265,8 @@ class EmbeddedStage:
                                              Payload=json.dumps(event).encode())
         return json.loads(reply["Payload"].read())
 
-    def send_status_change(self, execution_arn: str) -> None:
-        """What EventBridge delivers on AWS when an execution ends: the same event, same handler."""
-        description = self.client("stepfunctions").describe_execution(executionArn=execution_arn)
-        event = status_change_event(description, self.settings.region)
+    def deliver_status_change(self, event: dict[str, Any]) -> None:
+        """What EventBridge does on AWS with a status-change event: invoke the handler."""
         self.client("lambda").invoke(FunctionName=self.function_arns[STATUS_CHANGE_FUNCTION],
                                      Payload=json.dumps(event).encode())
 
@@ -293,35 +286,6 @@ class EmbeddedStage:
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         return operations.execution_history(self.client("stepfunctions"), execution_arn)
-
-
-def status_change_event(description: dict[str, Any], region: str) -> dict[str, Any]:
-    """The EventBridge "Step Functions Execution Status Change" event for an execution."""
-    def millis(value: Any) -> int | None:
-        return int(value.timestamp() * 1000) if hasattr(value, "timestamp") else None
-
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Step Functions Execution Status Change",
-        "source": "aws.states",
-        "account": ACCOUNT_ID,
-        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "region": region,
-        "resources": [description["executionArn"]],
-        "detail": {
-            "executionArn": description["executionArn"],
-            "stateMachineArn": description["stateMachineArn"],
-            "name": description["name"],
-            "status": description["status"],
-            "startDate": millis(description.get("startDate")),
-            "stopDate": millis(description.get("stopDate")),
-            "input": description.get("input"),
-            "output": description.get("output"),
-            "error": description.get("error"),
-            "cause": description.get("cause"),
-        },
-    }
 
 
 @contextmanager

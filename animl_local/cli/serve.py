@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import secrets
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,6 @@ def add_commands(commands: Any) -> None:
 
 def command_serve(args: argparse.Namespace) -> int:
     """Reports executions that end badly to the status-change handler, as EventBridge would."""
-    from animl_local import operations
     from animl_local.engine import ACCOUNT_ID, EmbeddedStage
     from animl_local.local_run import local_settings
     from animl_local.standin_api import StandinApi, StandinAws
@@ -37,15 +35,8 @@ def command_serve(args: argparse.Namespace) -> int:
         print(f"stage {settings.stage} served: AWS_ENDPOINT_URL={stage.endpoint_url} "
               f"AWS_DEFAULT_REGION={settings.region} (stand-in API {api.url}); Ctrl-C stops it",
               flush=True)
-        sfn, reported = stage.client("stepfunctions"), set()
         try:
-            while True:
-                time.sleep(1)
-                for status in ("FAILED", "ABORTED", "TIMED_OUT"):
-                    for row in operations.list_executions(sfn, stage.state_machine_arn, status):
-                        if row["executionArn"] not in reported:
-                            reported.add(row["executionArn"])
-                            stage.send_status_change(row["executionArn"])
+            stage.watcher.watch_forever()
         except KeyboardInterrupt:
             print("stopped", flush=True)
     return EXIT_OK
