@@ -11,6 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from animl_local.secret_redaction import keep_secret
 from functions.platform.bucket_owner import expect_owner
 from functions.platform.graphql_client import AnimlApiClient, client_for_stage
 from functions.platform.settings import Settings
@@ -44,5 +45,7 @@ class Stage:
         return str(self.client("sts").get_caller_identity()["Account"])
 
     def api(self) -> AnimlApiClient:
-        return client_for_stage(self.client("ssm"), self.client("secretsmanager"),
-                                self.settings.stage, self.settings.api_timeout_seconds)
+        client = client_for_stage(self.client("ssm"), self.client("secretsmanager"),
+                                  self.settings.stage, self.settings.api_timeout_seconds)
+        keep_secret(client.api_key)  # masked in every later log line of this process
+        return client

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from animl_local.secret_redaction import keep_secret
 from functions.platform import reasons
 from functions.platform.settings import Settings
 
@@ -78,6 +79,7 @@ def run_batch(archive: Path, original_name: str, out: Path | None, serial: str |
     from functions.platform.graphql_client import AnimlApiClient
 
     api_key = secrets.token_urlsafe(24)
+    keep_secret(api_key)
     db_path = scratch / "animl-api.sqlite3"
     settings = settings or local_settings()
     aws = StandinAws(settings.stage, settings.region, ACCOUNT_ID)

@@ -17,6 +17,7 @@ from animl_local.cli.errors import (
     EXIT_USAGE,
     UserError,
 )
+from animl_local.secret_redaction import redact_handlers
 
 COMMAND_GROUPS = (run, executions, operate, serve, deploy)
 
@@ -67,6 +68,8 @@ def parser() -> argparse.ArgumentParser:
 def configure_logging(debug: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    # Before anything logs: botocore's wire log would otherwise show secrets under --debug.
+    redact_handlers(logging.getLogger())
     if not debug:
         # The handlers log at INFO for CloudWatch; here the command's own lines say enough.
         for handler in logging.getLogger().handlers:

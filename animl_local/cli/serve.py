@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from animl_local.cli.errors import EXIT_OK
+from animl_local.secret_redaction import keep_secret
 
 
 def add_commands(commands: Any) -> None:
@@ -28,6 +29,7 @@ def command_serve(args: argparse.Namespace) -> int:
 
     settings = local_settings()
     api_key = secrets.token_urlsafe(24)
+    keep_secret(api_key)
     aws = StandinAws(settings.stage, settings.region, ACCOUNT_ID)
     with tempfile.TemporaryDirectory(prefix="animl-serve-") as scratch, \
             StandinApi(Path(scratch) / "api.sqlite3", api_key, aws=aws) as api, \

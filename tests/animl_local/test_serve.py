@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import boto3
 import pytest
 
 from animl_local.samples import write_sample_folder
@@ -19,29 +22,41 @@ from tests.leftovers import eventually
 pytestmark = pytest.mark.slow
 
 
+@contextmanager
+def serving(logs: Path, *options: str) -> Iterator[dict[str, str]]:
+    """`animl-ingest [options] serve` on a free port, its stderr in `logs`; yields the
+    environment for other commands."""
+    with logs.open("w") as stderr:
+        proc = subprocess.Popen([sys.executable, "-m", "animl_local.cli", *options, "serve",
+                                 "--port", "0"], stdout=subprocess.PIPE, stderr=stderr, text=True)
+        try:
+            line = proc.stdout.readline()
+            endpoint = re.search(r"AWS_ENDPOINT_URL=(\S+)", line)
+            assert endpoint, line + logs.read_text()
+            yield {**os.environ, "AWS_ENDPOINT_URL": endpoint.group(1),
+                   "AWS_DEFAULT_REGION": "us-west-2", "AWS_ACCESS_KEY_ID": "testing",
+                   "AWS_SECRET_ACCESS_KEY": "testing"}
+        finally:
+            proc.terminate()
+            # SIGTERM unwinds the stage: its workers, servers and scratch folder go with it
+            # (the autouse leftovers check), and the exit status says how it ended.
+            assert proc.wait(timeout=30) == 143
+            proc.stdout.close()
+
+
 @pytest.fixture
-def served() -> Iterator[dict[str, str]]:
-    """`animl-ingest serve` on a free port; yields the environment for other commands."""
-    proc = subprocess.Popen([sys.executable, "-m", "animl_local.cli", "serve", "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = proc.stdout.readline()
-        endpoint = re.search(r"AWS_ENDPOINT_URL=(\S+)", line)
-        assert endpoint, line + proc.stderr.read()
-        yield {**os.environ, "AWS_ENDPOINT_URL": endpoint.group(1),
-               "AWS_DEFAULT_REGION": "us-west-2", "AWS_ACCESS_KEY_ID": "testing",
-               "AWS_SECRET_ACCESS_KEY": "testing"}
-    finally:
-        proc.terminate()
-        # SIGTERM unwinds the stage: its workers, servers and scratch folder go with it
-        # (the autouse leftovers check), and the exit status says how it ended.
-        assert proc.wait(timeout=30) == 143
+def served(tmp_path: Path) -> Iterator[dict[str, str]]:
+    with serving(tmp_path / "serve.log") as env:
+        yield env
 
 
-def cli(env: dict[str, str], *args: str) -> str:
+def cli(env: dict[str, str], *args: str, stderr: list[str] | None = None) -> str:
+    """The command's stdout; its stderr is appended to `stderr` when given."""
     done = subprocess.run([sys.executable, "-m", "animl_local.cli", *args], env=env,
                           capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 0, done.stderr[-3000:]
+    if stderr is not None:
+        stderr.append(done.stderr)
     return done.stdout
 
 
@@ -67,3 +82,27 @@ def test_uploads_and_inspection_from_other_processes(served: dict[str, str],
     history = cli(served, "executions", "history", bad, "--stage", "local")
     assert "BatchFailed" in history
     assert "Bad archive" in cli(served, "executions", "describe", bad, "--stage", "local")
+
+
+def test_debug_never_prints_the_api_key(tmp_path: Path) -> None:
+    write_sample_folder(tmp_path / "cards", count=2)
+    logs = tmp_path / "serve.log"
+    outputs = []
+    with serving(logs, "--debug") as env:
+        batch_id = cli(env, "--debug", "upload", str(tmp_path / "cards"), "--stage", "local",
+                       stderr=outputs)
+        outputs.append(batch_id)
+        wait_listed(env, batch_id.strip(), "SUCCEEDED")
+        outputs.append(cli(env, "--debug", "reprocess", batch_id.strip(), "--stage", "local",
+                           stderr=outputs))
+        secrets = boto3.client("secretsmanager", endpoint_url=env["AWS_ENDPOINT_URL"],
+                               region_name="us-west-2")
+        api_key = json.loads(secrets.get_secret_value(SecretId="api-key-local")
+                             ["SecretString"])["apikey"]
+    outputs.append(logs.read_text())
+    everything = "\n".join(outputs)
+    # The wire log was on, the secret was read (by the operator command and by the handlers).
+    assert "Response body" in everything and "GetSecretValue" in everything
+    assert everything.count("operation_name=GetSecretValue") + everything.count(
+        "OperationModel(name=GetSecretValue)") >= 2
+    assert api_key not in everything
