@@ -55,25 +55,12 @@ def deploy(stage: Stage, run_chalice: bool = True, tuning: dict[str, Any] | None
     settings = stage.settings
     check_api_prerequisites(stage)
     entry = _stage_entry(settings.stage)
-    cfn, name = stage.client("cloudformation"), stack.stack_name(settings)
     account = stage.account
     refuse_exposed_buckets(stage, account)
-    if stack.stack_status(cfn, name) in (None, "ROLLBACK_COMPLETE"):
-        refuse_buckets_outside_the_stack(stage)
-    chalice_functions = configured_functions(stage)
-    machine_functions = {function: stack.function_arn(settings, account, function)
-                         for function in stack.state_machine_functions(chalice_functions)}
-    public_key = signing_key.ensure_signing_key(stage.client("ssm"), settings.stage)
-    parameters = {"Stage": settings.stage, **entry["parameters"],
-                  "SigningPublicKey": public_key.pem,
-                  "SigningKeyFingerprint": public_key.fingerprint,
-                  "IngestBatchFunctionArns": ",".join(sorted(machine_functions.values())),
-                  **(overrides or {})}
-    try:
-        body = stack.render_template(settings, machine_functions, tuning)
-        stack_change = stack.apply(cfn, name, body, parameters)
-    except stack.StackError as exc:
-        raise DeployError(str(exc)) from None
+    stack_change, machine_functions = apply_stage_stack(
+        stage, account, configured_functions(stage), {**entry["parameters"], **(overrides or {})},
+        tuning)
+    name = stack.stack_name(settings)
     if run_chalice:
         chalice(stage, "deploy")
     arns = deployed_function_arns(stage)
@@ -82,6 +69,30 @@ def deploy(stage: Stage, run_chalice: bool = True, tuning: dict[str, Any] | None
     return {"stage": settings.stage, "stack": stack_change, "stackName": name,
             "functions": sorted(arns), "ingestDelete": ingest_delete,
             "stateMachineArn": _state_machine_made(stage, account)}
+
+
+def apply_stage_stack(stage: Stage, account: str, chalice_functions: list[str],
+                      stage_parameters: dict[str, str], tuning: dict[str, Any] | None = None
+                      ) -> tuple[str, dict[str, str]]:
+    """Part 1 of a deploy, and all of the stage that the embedded engine does not make itself:
+    the stack, its signing key first. Returns the stack's change ("created", "updated",
+    "unchanged") and the ARNs of the functions the state machine invokes, by Chalice name."""
+    settings = stage.settings
+    cfn, name = stage.client("cloudformation"), stack.stack_name(settings)
+    if stack.stack_status(cfn, name) in (None, "ROLLBACK_COMPLETE"):
+        refuse_buckets_outside_the_stack(stage)
+    machine_functions = {function: stack.function_arn(settings, account, function)
+                         for function in stack.state_machine_functions(chalice_functions)}
+    public_key = signing_key.ensure_signing_key(stage.client("ssm"), settings.stage)
+    parameters = {"Stage": settings.stage, **stage_parameters,
+                  "SigningPublicKey": public_key.pem,
+                  "SigningKeyFingerprint": public_key.fingerprint,
+                  "IngestBatchFunctionArns": ",".join(sorted(machine_functions.values()))}
+    try:
+        body = stack.render_template(settings, machine_functions, tuning)
+        return stack.apply(cfn, name, body, parameters), machine_functions
+    except stack.StackError as exc:
+        raise DeployError(str(exc)) from None
 
 
 def teardown(stage: Stage, run_chalice: bool = True) -> dict[str, Any]:

@@ -1,11 +1,16 @@
 """The one engine adapter: a whole stage on moto, with our handlers behind its Lambdas.
 
-`EmbeddedStage` starts moto with its Step Functions interpreter, creates what a deployed stage has
-(buckets, SSM parameters, the API-key secret, one Lambda per Chalice handler, the ingestion bucket's
-notification, the IngestBatch state machine from the real ASL) and routes invocations to the
-handlers through `lambda_adapter`. On AWS an EventBridge rule delivers execution status changes;
-here the stage's one `watcher` (animl_local.execution_watcher) sends the same event to the same
-handler when an execution ends badly.
+`EmbeddedStage` starts moto with its Step Functions interpreter and provisions what a deployed
+stage has, by the code that deploys one: the stage's stack (infrastructure/stage.yaml through
+deploy.apply_stage_stack: buckets, their policies, the serving distribution, SSM parameters, the
+IngestBatch state machine and its role); what Chalice deploys on AWS (one Lambda per Chalice
+handler, the ingestion bucket's notification) is made here, as `chalice deploy` cannot run
+against moto. Invocations reach the handlers through `lambda_adapter`. On moto the stack's bucket
+and IAM policies are stored, not enforced, and the distribution serves nothing.
+
+On AWS an EventBridge rule delivers execution status changes; here the stage's one `watcher`
+(animl_local.execution_watcher) sends the same event to the same handler when an execution ends
+badly.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import threading
 import time
 import uuid
 import zipfile
@@ -28,17 +34,17 @@ import requests
 from moto import mock_aws
 from moto.core.config import DefaultConfig
 
-from animl_local import aws_limits, moto_stepfunctions, operations
+from animl_local import aws_limits, moto_cloudformation, moto_stepfunctions, operations
 from animl_local.execution_watcher import ExecutionWatcher
 from animl_local.lambda_adapter import InvocationLog, handlers_serve_invocations
 from animl_local.moto_s3_on_disk import s3_objects_on_disk
 from animl_local.report import WorkflowFunctions
+from animl_local.stack import MOTO_PARAMETERS
 from animl_local.state_machine import (
     child_placeholders,
     function_placeholder,
     load_definition,
     placeholders,
-    render_definition,
 )
 from functions.platform import storage
 from functions.platform.runtime import reset_runtime, use_image_pool
@@ -51,6 +57,10 @@ ENGINE_CONFIG: DefaultConfig = {"stepfunctions": {"execute_state_machine": True}
 # Local runs retry at once and keep the fan-out to what two cores can use.
 LOCAL_TUNING: dict[str, Any] = {"RetryIntervalSeconds": 1, "RetryMaxAttempts": 2,
                                 "MapMaxConcurrency": 4, "InferencePollSeconds": 0}
+
+# The stack's parameters that infrastructure/stages.json sets for a deployed stage (the others
+# keep the template's defaults): the web app's development origin; and moto's (plain HTTP).
+EMBEDDED_STACK_PARAMETERS = {"WebAppOrigins": "http://localhost:5173", **MOTO_PARAMETERS}
 
 ENTRY_FUNCTION = "on_upload"
 INGEST_DELETE_FUNCTION = "ingest_delete"
@@ -106,6 +116,9 @@ class EmbeddedStage:
     _stack: ExitStack = field(default_factory=ExitStack, repr=False)
     _group_sizes: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
     _watcher: ExecutionWatcher | None = field(default=None, repr=False)
+    _session: Any = field(default_factory=boto3.session.Session, repr=False)
+    _clients: dict[str, Any] = field(default_factory=dict, repr=False)
+    _clients_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # lifecycle
 
@@ -136,14 +149,18 @@ class EmbeddedStage:
         self._stack.close()
 
     def client(self, name: str) -> Any:
-        session: Any = boto3.session.Session()  # any service, by name
-        return session.client(name, region_name=self.settings.region)
+        """One client per service for the stage (clients are thread-safe; making one loads
+        the service's model, which took most of the stage's start-up)."""
+        with self._clients_lock:
+            if name not in self._clients:
+                self._clients[name] = self._session.client(name, region_name=self.settings.region)
+            return self._clients[name]
 
     def provision(self) -> None:
-        s3 = self.client("s3")
-        for bucket in self.settings.buckets:
-            s3.create_bucket(Bucket=bucket,
-                             CreateBucketConfiguration={"LocationConstraint": self.settings.region})
+        """The stage as `animl-ingest deploy` makes it on AWS, each part by whom makes it there:
+        the Animl API's URL and key (the API's deploy), the functions and the bucket
+        notification (Chalice here: `chalice deploy` cannot run against moto), and everything
+        else through the stage's own stack (deploy.apply_stage_stack on moto's CloudFormation)."""
         self.client("ssm").put_parameter(Name=self.settings.api_url_parameter, Value=self.api_url,
                                          Type="String", Overwrite=True)
         self.client("secretsmanager").create_secret(
@@ -159,27 +176,35 @@ class EmbeddedStage:
         # The API's inference Lambda, which the batch queues' mappings invoke.
         self._create_function(INFERENCE_CONSUMER, role_arn,
                               name=self.settings.inference_function_name)
-        s3.put_bucket_notification_configuration(
+        self._apply_stack()
+        self.client("s3").put_bucket_notification_configuration(
             Bucket=self.settings.ingestion_bucket,
             NotificationConfiguration={"LambdaFunctionConfigurations": [{
                 "LambdaFunctionArn": self.function_arns[ENTRY_FUNCTION],
                 "Events": ["s3:ObjectCreated:*"],
             }]},
         )
-        self.client("stepfunctions").create_state_machine(
-            name=self.settings.state_machine_name,
-            definition=render_definition(self.function_arns, self.tuning),
-            roleArn=role_arn,
-            type="STANDARD",
-        )
+
+    def _apply_stack(self) -> None:
+        from animl_local import deploy
+        from animl_local.aws_stage import Stage
+
+        moto_cloudformation.install()
+        stage = Stage(settings=self.settings, session=self._session)
+        _, expected = deploy.apply_stage_stack(stage, ACCOUNT_ID, sorted(self.function_arns),
+                                               EMBEDDED_STACK_PARAMETERS, self.tuning)
+        wrong = sorted(f for f, arn in expected.items() if self.function_arns[f] != arn)
+        if wrong:  # the stack's state machine would invoke functions that do not exist
+            raise RuntimeError(f"functions made under other ARNs than the stack's: {wrong}")
 
     def _create_role(self) -> str:
-        principals = ["lambda.amazonaws.com", "states.amazonaws.com"]
+        """The functions' role (Chalice makes one per stage on AWS)."""
         trust = {"Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": principals}}]}
+            "Effect": "Allow", "Action": "sts:AssumeRole",
+            "Principal": {"Service": "lambda.amazonaws.com"}}]}
         role = self.client("iam").create_role(RoleName=f"{APP_NAME}-{self.settings.stage}",
                                               AssumeRolePolicyDocument=json.dumps(trust))
-        return role["Role"]["Arn"]
+        return str(role["Role"]["Arn"])
 
     def _create_function(self, spec: FunctionSpec, role_arn: str, name: str | None = None
                          ) -> str:

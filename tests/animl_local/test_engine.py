@@ -1,0 +1,34 @@
+"""The embedded stage is built by the code that deploys a real one: the stage's stack, on moto."""
+
+from __future__ import annotations
+
+from animl_local import stack
+from animl_local.engine import EmbeddedStage
+
+
+def test_the_embedded_stage_is_the_stages_stack_on_moto(stage: EmbeddedStage) -> None:
+    settings = stage.settings
+    cfn = stage.client("cloudformation")
+    name = stack.stack_name(settings)
+    [described] = cfn.describe_stacks(StackName=name)["Stacks"]
+    assert described["StackStatus"] == "CREATE_COMPLETE"
+    made = {r["LogicalResourceId"]: r["PhysicalResourceId"]
+            for r in cfn.list_stack_resources(StackName=name)["StackResourceSummaries"]}
+    # The buckets, the state machine and its role are the stack's, with the template's settings.
+    assert {made[k] for k in ("IngestionBucket", "ServingBucket", "DeadLetterBucket",
+                              "ParkingLotBucket", "BatchesBucket")} == set(settings.buckets)
+    machine = stage.client("stepfunctions").describe_state_machine(
+        stateMachineArn=stage.state_machine_arn)
+    assert machine["roleArn"].endswith(f"role/{made['IngestBatchRole']}")
+    s3 = stage.client("s3")
+    cors = s3.get_bucket_cors(Bucket=settings.ingestion_bucket)["CORSRules"]
+    assert cors[0]["ExposeHeaders"] == ["ETag"]
+    assert s3.get_public_access_block(Bucket=settings.serving_bucket)[
+        "PublicAccessBlockConfiguration"]["BlockPublicAcls"]
+    # The parameters the Animl API reads, made by the stack.
+    ssm = stage.client("ssm")
+    assert ssm.get_parameter(Name=made["IngestionBucketParameter"])["Parameter"]["Value"] == \
+        settings.ingestion_bucket
+    # The state machine invokes the functions the engine made (under Chalice's names).
+    assert all(arn in machine["definition"] for name, arn in stage.function_arns.items()
+               if name in stack.state_machine_functions(sorted(stage.function_arns)))
