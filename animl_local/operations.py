@@ -23,6 +23,14 @@ logger = logging.getLogger(__name__)
 REDRIVE_SUFFIX = "-redrive-"
 
 
+class NoSuchBatch(LookupError):
+    """The batch has no execution on the stage."""
+
+
+def no_such_batch(settings: Settings, batch_id: str) -> NoSuchBatch:
+    return NoSuchBatch(f"batch {batch_id} has no execution on stage {settings.stage}")
+
+
 def batch_executions(sfn: Any, state_machine_arn: str, batch_id: str) -> list[dict[str, Any]]:
     """The batch's executions, first run first (re-drives are named `<batch>-redrive-<n>`,
     later uploads under the same batch id `<batch>-upload-<ETag>`)."""
@@ -86,7 +94,10 @@ def describe_batch(sfn: Any, s3: Any, settings: Settings, account: str, batch_id
     on the batch (its own record: the API offers no read of a batch)."""
     runs = batch_executions(sfn, settings.state_machine_arn(account), batch_id)
     arn = runs[-1]["executionArn"] if runs else settings.execution_arn(account, batch_id)
-    description = sfn.describe_execution(executionArn=arn)
+    try:
+        description = sfn.describe_execution(executionArn=arn)
+    except sfn.exceptions.ExecutionDoesNotExist:
+        raise no_such_batch(settings, batch_id) from None
     history = execution_history(sfn, arn)
     rows = timeline(history)
     failed = next((r for r in rows if r["status"] not in ("SUCCEEDED", "RUNNING")), None)
@@ -113,7 +124,7 @@ def redrive(sfn: Any, settings: Settings, account: str, batch_id: str) -> dict[s
     """
     runs = batch_executions(sfn, settings.state_machine_arn(account), batch_id)
     if not runs:
-        raise ValueError(f"batch {batch_id} has no execution to re-drive")
+        raise no_such_batch(settings, batch_id)
     latest = sfn.describe_execution(executionArn=runs[-1]["executionArn"])
     if latest["status"] in ("RUNNING", "SUCCEEDED"):
         raise ValueError(f"batch {batch_id}'s execution is {latest['status']}: nothing to re-drive")

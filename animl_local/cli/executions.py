@@ -6,8 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from animl_local.aws_stage import Stage
-from animl_local.cli.errors import EXIT_OK
+from animl_local.cli.errors import EXIT_OK, NotFound, existing_stage
 
 STATUSES = ["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"]
 
@@ -30,7 +29,7 @@ def add_commands(commands: Any) -> None:
 def command_executions(args: argparse.Namespace) -> int:
     from animl_local import operations
 
-    stage = Stage.named(args.stage)
+    stage = existing_stage(args.stage)
     sfn = stage.client("stepfunctions")
     if args.view == "list":
         rows = operations.list_executions(sfn, stage.settings.state_machine_arn(stage.account),
@@ -38,8 +37,11 @@ def command_executions(args: argparse.Namespace) -> int:
         for row in rows:
             print(f"{row['name']}  {row['status']:<9}  {row['startDate']}")
         return EXIT_OK
-    described = operations.describe_batch(sfn, stage.client("s3"), stage.settings,
-                                          stage.account, args.batch_id)
+    try:
+        described = operations.describe_batch(sfn, stage.client("s3"), stage.settings,
+                                              stage.account, args.batch_id)
+    except operations.NoSuchBatch as exc:
+        raise NotFound(str(exc)) from None
     if args.view == "history":
         for row in described["timeline"]:
             print(f"{row['state']:<24} {row['status']:<9} {row.get('seconds', ''):>8}  "

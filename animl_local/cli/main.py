@@ -13,8 +13,11 @@ from animl_local.cli import deploy, executions, operate, run, serve
 from animl_local.cli.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
+    EXIT_NOT_FOUND,
     EXIT_TERMINATED,
     EXIT_USAGE,
+    NO_CREDENTIALS,
+    NotFound,
     UserError,
 )
 from animl_local.secret_redaction import redact_handlers
@@ -35,8 +38,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     configure_logging(args.debug)
     previous = signal.signal(signal.SIGTERM, _terminate)
+    from botocore.exceptions import NoCredentialsError
+
     try:
         return int(args.command(args))
+    except NotFound as exc:
+        print(f"animl-ingest: {exc}", file=sys.stderr)
+        return EXIT_NOT_FOUND
+    except NoCredentialsError:
+        print(f"animl-ingest: {NO_CREDENTIALS}", file=sys.stderr)
+        return EXIT_USAGE
     except UserError as exc:
         print(f"animl-ingest: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from animl_local.aws_stage import Stage
-from animl_local.cli.errors import EXIT_OK, UserError
+from animl_local.cli.errors import EXIT_OK, NotFound, UserError, existing_stage
 
 
 def add_commands(commands: Any) -> None:
@@ -40,7 +39,7 @@ def command_stop(args: argparse.Namespace) -> int:
     from animl_local.webapp import stop_batch
     from functions.platform.graphql_client import AnimlApiRejected
 
-    stage = Stage.named(args.stage)
+    stage = existing_stage(args.stage)
     try:
         stop_batch(stage.api(), args.batch_id)
     except AnimlApiRejected as refused:
@@ -54,10 +53,12 @@ def command_stop(args: argparse.Namespace) -> int:
 def command_redrive(args: argparse.Namespace) -> int:
     from animl_local import operations
 
-    stage = Stage.named(args.stage)
+    stage = existing_stage(args.stage)
     try:
         result = operations.redrive(stage.client("stepfunctions"), stage.settings,
                                     stage.account, args.batch_id)
+    except operations.NoSuchBatch as exc:
+        raise NotFound(str(exc)) from None
     except ValueError as exc:
         raise UserError(str(exc)) from None
     print(f"batch {args.batch_id}: {result['mode']} {result['executionArn']}")
@@ -68,9 +69,14 @@ def command_reprocess(args: argparse.Namespace) -> int:
     from animl_local import operations
     from functions.image.ingest_image import Services
 
-    stage = Stage.named(args.stage)
-    services = Services(s3=stage.client("s3"), api=stage.api(), settings=stage.settings)
-    counts = operations.reprocess(services, args.batch_id, args.reason)
+    stage = existing_stage(args.stage)
+    s3 = stage.client("s3")
+    services = Services(s3=s3, api=stage.api(), settings=stage.settings)
+    try:
+        counts = operations.reprocess(services, args.batch_id, args.reason)
+    except s3.exceptions.NoSuchKey:
+        raise NotFound(f"batch {args.batch_id} has no report on stage {args.stage}: it has not "
+                       "finished (or never ran) there") from None
     print(f"batch {args.batch_id}: {counts['reprocessed']} reprocessed, {counts['ingested']} "
           f"ingested, {counts['stillDeadLettered']} still dead-lettered")
     return EXIT_OK
@@ -79,7 +85,7 @@ def command_reprocess(args: argparse.Namespace) -> int:
 def command_replay(args: argparse.Namespace) -> int:
     from animl_local import operations
 
-    stage = Stage.named(args.stage)
+    stage = existing_stage(args.stage)
     moved = operations.replay_parking_lot(stage.client("s3"), stage.settings)
     print(f"{moved} parked image(s) moved back to {stage.settings.ingestion_bucket}")
     return EXIT_OK

@@ -10,8 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from animl_local.aws_stage import Stage
-from animl_local.cli.errors import EXIT_FAILED, EXIT_OK, UserError
+from animl_local.cli.errors import EXIT_FAILED, EXIT_OK, UserError, existing_stage
 from animl_local.local_run import LOCAL_STAGE, UnusableInput, archive_for, run_batch
 
 
@@ -57,7 +56,7 @@ def command_run(args: argparse.Namespace) -> int:
 def command_upload(args: argparse.Namespace) -> int:
     from animl_local.webapp import upload_batch
 
-    stage = Stage.named(args.stage)
+    stage = existing_stage(args.stage)
     with tempfile.TemporaryDirectory(prefix="animl-upload-") as scratch:
         archive = _archive(args.path, Path(scratch))
         batch_id = upload_batch(stage.api(), archive, args.path.name, args.serial)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -272,3 +273,19 @@ def test_a_stage_with_no_settings_is_refused_with_how_to_add_them() -> None:
     code, out, err = run_cli("teardown", "--stage", "qa")
     assert code == 2
     assert "stage 'qa' has no entry in infrastructure/stages.json" in err
+
+
+def test_missing_credentials_get_one_sentence_and_exit_2(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("AWS_") or k == "AWS_DEFAULT_REGION"}
+    env.update(AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+               AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_EC2_METADATA_DISABLED="true",
+               AWS_DEFAULT_REGION="us-west-2")
+    done = subprocess.run([sys.executable, "-m", "animl_local.cli", "executions", "list",
+                           "--stage", "dev"], capture_output=True, text=True, timeout=120,
+                          env=env)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "animl-ingest: no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
+        "AWS_SECRET_ACCESS_KEY (a stage served locally by `animl-ingest serve` needs none: set "
+        "the AWS_ENDPOINT_URL it prints)"]

@@ -106,3 +106,37 @@ def test_debug_never_prints_the_api_key(tmp_path: Path) -> None:
     assert everything.count("operation_name=GetSecretValue") + everything.count(
         "OperationModel(name=GetSecretValue)") >= 2
     assert api_key not in everything
+
+
+def without_credentials(env: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in env.items() if k not in ("AWS_ACCESS_KEY_ID",
+                                                      "AWS_SECRET_ACCESS_KEY")}
+
+
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "animl_local.cli", *args], env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_a_served_stage_needs_no_credentials_and_names_what_is_missing(
+        served: dict[str, str], tmp_path: Path) -> None:
+    # Exactly what serve prints, and no AWS keys: the local endpoint accepts any.
+    env = without_credentials(served)
+    env.update(AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+               AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_EC2_METADATA_DISABLED="true")
+    listed = run(env, "executions", "list", "--stage", "local")
+    assert listed.returncode == 0, listed.stderr
+
+    typo = run(env, "executions", "list", "--stage", "lcoal")
+    assert typo.returncode == 3
+    [line] = typo.stderr.strip().splitlines()
+    assert "stage 'lcoal' does not exist at http://127.0.0.1:" in line
+    assert "animl-ingest deploy --stage lcoal" in line and "Traceback" not in line
+
+    for command in (["executions", "describe", "batch-nope"], ["executions", "history",
+                                                             "batch-nope"],
+                    ["redrive", "batch-nope"], ["reprocess", "batch-nope"]):
+        unknown = run(env, *command, "--stage", "local")
+        assert unknown.returncode == 3, (command, unknown.stderr)
+        [line] = unknown.stderr.strip().splitlines()
+        assert "batch batch-nope has no" in line and "stage local" in line, line
