@@ -318,7 +318,9 @@ def test_a_new_upload_during_ingestion_is_ingested_by_its_own_execution(
     if before["status"] == "SUCCEEDED":
         assert "archiveKept" in json.loads(before["output"]) and set(first) <= set(paths)
     else:
-        assert before["error"] == "ArchiveChanged"
+        # Its groups met the new upload (the Map run fails, as on AWS, when a child fails)
+        # or Summarize found the newer manifest.
+        assert before["error"] in ("States.ExceedToleratedFailureThreshold", "ArchiveChanged")
         errors = [e["error"] for e in standin_api.store.batch(batch_id)["errors"]]
         assert any("The archive changed during ingestion" in e for e in errors)
     assert sorted(paths) == sorted(set(paths)) and set(paths) <= {*first, *second}
