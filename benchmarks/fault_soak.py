@@ -28,8 +28,8 @@ from batch_run import generate  # noqa: E402  (this script's folder is on the pa
 
 from animl_local import operations  # noqa: E402
 from animl_local.accounting import account_for_batch  # noqa: E402
-from animl_local.cli import archive_for, local_settings  # noqa: E402
 from animl_local.engine import ACCOUNT_ID, EmbeddedStage  # noqa: E402
+from animl_local.local_run import archive_for, local_settings  # noqa: E402
 from animl_local.s3_faults import s3_faults  # noqa: E402
 from animl_local.standin_api import StandinApi, StandinAws  # noqa: E402
 from animl_local.standin_api.server import RandomFaults  # noqa: E402
