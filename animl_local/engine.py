@@ -38,6 +38,7 @@ from animl_local import aws_limits, moto_cloudformation, moto_stepfunctions, ope
 from animl_local.execution_watcher import ExecutionWatcher
 from animl_local.lambda_adapter import InvocationLog, handlers_serve_invocations
 from animl_local.moto_s3_on_disk import s3_objects_on_disk
+from animl_local.moto_s3_owner import expected_owners_enforced
 from animl_local.report import WorkflowFunctions
 from animl_local.stack import MOTO_PARAMETERS
 from animl_local.state_machine import (
@@ -129,6 +130,7 @@ class EmbeddedStage:
         self._stack.enter_context(_lambda_environment(self.settings))
         # A whole archive uploaded and read back in ranges stays on disk, not in memory.
         self._stack.enter_context(s3_objects_on_disk())
+        self._stack.enter_context(expected_owners_enforced())  # a wrong owner is refused, as S3
         # RedriveExecution and failing Map runs, as on AWS (moto's interpreter has neither).
         moto_stepfunctions.install()
         if self.server_port is None:

@@ -49,9 +49,12 @@ def command_executions(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(operations.to_json({k: v for k, v in described.items() if k != "timeline"}))
     if args.html:
-        from animl_local.html_report import write_html_report
+        from animl_local.html_report import embedded_thumbnails, write_html_report
         from animl_local.report import batch_images
 
-        images, _ = batch_images(stage.client("s3"), stage.settings, args.batch_id)
-        write_html_report(args.html, described, images)
+        s3 = stage.client("s3")
+        images, _ = batch_images(s3, stage.settings, args.batch_id)
+        # Embedded: the serving bucket is private, and the page must work mailed or offline.
+        write_html_report(args.html, described, images,
+                          embedded_thumbnails(s3, stage.settings, images))
     return EXIT_OK

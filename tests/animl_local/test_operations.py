@@ -159,3 +159,5 @@ def test_executions_are_listed_described_and_timed(
     assert main(["executions", "describe", good_batch, "--stage", "test", "--html",
                  str(html)]) == 0
     assert 'data-outcome="ingested"' in html.read_text()  # the batch report's images
+    # with their thumbnails in the page (the serving bucket is private)
+    assert '<img class="thumb" loading="eager" src="data:image/jpeg;base64,' in html.read_text()
