@@ -169,8 +169,8 @@ def test_paths_that_cannot_be_ingested_get_one_clear_line(tmp_path: Path, make_p
 
 def test_a_bad_archive_fails_with_its_reason_and_a_report(tmp_path: Path) -> None:
     archive = tmp_path / "broken.zip"
-    good = zip_bytes({"a.jpg": jpeg_bytes(tmp_path)})
-    archive.write_bytes(good[: len(good) // 2])  # truncated: no central directory
+    # Not a zip at all (a zip cut short is read from its local headers and succeeds).
+    archive.write_bytes(b"this is not a zip archive\n" * 40)
     out = tmp_path / "out"
 
     code, stdout, stderr = run_cli("run", str(archive), "--out", str(out))
