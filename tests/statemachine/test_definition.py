@@ -122,3 +122,15 @@ def test_every_error_name_in_the_asl_is_one_that_can_happen() -> None:
         for rule in state.get("Retry", []) + state.get("Catch", []):
             assert set(rule["ErrorEquals"]) <= known, (name, set(rule["ErrorEquals"]) - known)
     assert {"BadArchive", "AnimlApiUnavailable"} <= known
+
+
+def test_every_s3_call_of_the_state_machine_expects_the_stage_account_as_bucket_owner() -> None:
+    # Bucket names are predictable: a call to a bucket someone else created must fail, not
+    # succeed against theirs. The account is the fifth field of the state machine's ARN.
+    s3_tasks = {name: state for name, state in all_states(load_definition()).items()
+                if state.get("Resource", "").startswith("arn:aws:states:::aws-sdk:s3:")}
+
+    assert s3_tasks  # DeleteArchive, DeleteEmptyArchive
+    for name, state in s3_tasks.items():
+        assert state["Parameters"].get("ExpectedBucketOwner.$") == (
+            "States.ArrayGetItem(States.StringSplit($$.StateMachine.Id, ':'), 4)"), name
