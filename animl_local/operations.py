@@ -140,16 +140,40 @@ def redrive(sfn: Any, settings: Settings, account: str, batch_id: str) -> dict[s
     return {"mode": "NewExecution", "executionArn": started["executionArn"], "name": name}
 
 
-def reprocess(services: Services, batch_id: str, reason: str | None = None) -> dict[str, int]:
+class NoSuchReason(LookupError):
+    """No dead-lettered image of the batch has the reason asked for."""
+
+    def __init__(self, batch_id: str, reason: str, present: list[str]) -> None:
+        listed = ", ".join(f'"{r}"' for r in present) if present else "none"
+        super().__init__(f'no image of batch {batch_id} is dead-lettered for "{reason}"; the '
+                         f"reasons present: {listed}")
+        self.present = present
+
+
+def dead_letter_reasons(report: dict[str, Any]) -> list[str]:
+    """The reasons the report's dead-lettered images have, each once, sorted."""
+    return sorted({row["reason"] for row in report["images"] if row["outcome"] == DEAD_LETTER})
+
+
+def reprocess(services: Services, batch_id: str, reason: str | None = None,
+              serial: str | None = None) -> dict[str, int]:
     """Ingest the batch's dead-lettered images again; each one ingested leaves dead-letter.
 
     Works from the report's rows only: each row's own dead-letter object (its `keys`), its
     source's `origin` and path. A row whose object is gone, or whose object is not the bytes
     the row recorded (md5), is counted and left as it is: nothing is guessed by name.
+
+    `serial` becomes the batch's `overrideSerial` (as the web app sets it) before anything is
+    ingested: the API then uses it in place of each image's own serial number. A `reason` no
+    dead-lettered image has raises NoSuchReason (naming those present), changing nothing.
     """
     settings = services.settings
     report_key = storage.report_key(batch_id)
     report = storage.get_json(services.s3, settings.batch_work_bucket, report_key)
+    if reason and reason not in dead_letter_reasons(report):
+        raise NoSuchReason(batch_id, reason, dead_letter_reasons(report))
+    if serial:
+        services.api.update_batch(batch_id, overrideSerial=serial)
     counts = {"reprocessed": 0, "ingested": 0, "stillDeadLettered": 0, "unavailable": 0}
     for index, row in enumerate(report["images"]):
         if row["outcome"] != DEAD_LETTER or (reason and row["reason"] != reason):

@@ -24,6 +24,8 @@ def add_commands(commands: Any) -> None:
     reprocess = commands.add_parser("reprocess", help="ingest a batch's dead-lettered images again")
     reprocess.add_argument("batch_id")
     reprocess.add_argument("--reason", help="only images dead-lettered for this reason")
+    reprocess.add_argument("--serial", help="the camera serial number for the batch's images "
+                           "(set as the batch's overrideSerial; fixes \"Unknown Serial Number\")")
     reprocess.add_argument("--stage", default="dev")
     reprocess.set_defaults(command=command_reprocess)
 
@@ -73,7 +75,9 @@ def command_reprocess(args: argparse.Namespace) -> int:
     s3 = stage.client("s3")
     services = Services(s3=s3, api=stage.api(), settings=stage.settings)
     try:
-        counts = operations.reprocess(services, args.batch_id, args.reason)
+        counts = operations.reprocess(services, args.batch_id, args.reason, args.serial)
+    except operations.NoSuchReason as exc:
+        raise NotFound(str(exc)) from None
     except s3.exceptions.NoSuchKey:
         raise NotFound(f"batch {args.batch_id} has no report on stage {args.stage}: it has not "
                        "finished (or never ran) there") from None

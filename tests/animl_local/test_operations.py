@@ -123,6 +123,32 @@ def test_reprocess_after_fixing_the_serial_override(
     assert len(batch_images(standin_api, batch_id)) == 3
 
 
+def test_reprocess_supplies_the_serial_and_names_the_reasons_present(
+        stage: EmbeddedStage, api_client: AnimlApiClient, tmp_path: Path,
+        standin_api: StandinApi, capsys) -> None:
+    batch_id = create_batch(api_client)  # no override, and the images carry no serial
+    members = {f"IMG_{i}.JPG": jpeg_bytes(tmp_path, seed=i, serial=None) for i in range(2)}
+    members["empty.JPG"] = b""
+    assert upload(stage, tmp_path, batch_id, zip_bytes(members))["status"] == "SUCCEEDED"
+    capsys.readouterr()
+
+    # A reason no image has: nothing reprocessed, the reasons present named, exit 3.
+    assert main(["reprocess", batch_id, "--reason", "Unknown serial", "--serial", "CAM-7",
+                 "--stage", "test"]) == 3
+    err = capsys.readouterr().err
+    assert '"Unknown serial"' in err
+    assert '"EMPTY_FILE"' in err and '"Unknown Serial Number"' in err
+    assert standin_api.store.batch(batch_id).get("overrideSerial") is None  # nothing changed
+    assert len(dead_letter_keys(stage)) == 3
+
+    assert main(["reprocess", batch_id, "--reason", "Unknown Serial Number", "--serial", "CAM-7",
+                 "--stage", "test"]) == 0
+    assert "2 reprocessed, 2 ingested" in capsys.readouterr().out
+    assert [i["cameraId"] for i in batch_images(standin_api, batch_id)] == ["CAM-7", "CAM-7"]
+    assert standin_api.store.batch(batch_id)["overrideSerial"] == "CAM-7"
+    assert [k.split("/")[0] for k in dead_letter_keys(stage)] == ["EMPTY_FILE"]  # not asked for
+
+
 def test_parked_images_are_replayed_into_ingestion(stage: EmbeddedStage,
                                                    standin_api: StandinApi,
                                                    tmp_path: Path) -> None:
