@@ -64,6 +64,21 @@ def archive_for(path: Path, scratch: Path) -> Path:
     return archive
 
 
+# What a run writes into its --out folder first, so a folder holding one has held a run.
+REPORT_FILES = ("report.json", "report.html")
+
+
+def claim_out_folder(out: Path | None, force: bool) -> None:
+    """Refuse an --out that already holds a run's report (two batches' files would mix in it,
+    the report listing only one), or with `force` clear it first."""
+    if out is None or not any((out / name).exists() for name in REPORT_FILES):
+        return
+    if not force:
+        raise UnusableInput(f"{out} already holds a report: pass --force to clear it, or choose "
+                            "another --out")
+    shutil.rmtree(out)
+
+
 def run_batch(archive: Path, original_name: str, out: Path | None, serial: str | None,
               scratch: Path, on_progress: Callable[[Any, str], Callable[[int], None]] | None = None,
               settings: Settings | None = None) -> RunResult:

@@ -11,7 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from animl_local.cli.errors import EXIT_FAILED, EXIT_OK, UserError, existing_stage
-from animl_local.local_run import LOCAL_STAGE, UnusableInput, archive_for, run_batch
+from animl_local.local_run import (
+    LOCAL_STAGE,
+    UnusableInput,
+    archive_for,
+    claim_out_folder,
+    run_batch,
+)
 
 
 def add_commands(commands: Any) -> None:
@@ -19,6 +25,8 @@ def add_commands(commands: Any) -> None:
     run.add_argument("path", type=Path, help="a .zip archive or a folder of images")
     run.add_argument("--out", type=Path, help="output folder (default ./animl-out/<batch-id>/)")
     run.add_argument("--serial", help="serial number override for every image of the batch")
+    run.add_argument("--force", action="store_true",
+                     help="clear an --out folder that already holds a report (refused otherwise)")
     run.set_defaults(command=command_run)
 
     upload = commands.add_parser("upload", help="create a batch and upload PATH as its zip, as "
@@ -35,6 +43,7 @@ def add_commands(commands: Any) -> None:
 
 
 def command_run(args: argparse.Namespace) -> int:
+    _claim_out(args.out, args.force)
     show_progress = sys.stderr.isatty()
     with tempfile.TemporaryDirectory(prefix="animl-ingest-") as scratch:
         archive = _archive(args.path, Path(scratch))
@@ -70,6 +79,13 @@ def command_sample(args: argparse.Namespace) -> int:
     written = write_sample_folder(args.folder, args.count)
     print(f"wrote {len(written)} sample images under {args.folder}")
     return EXIT_OK
+
+
+def _claim_out(out: Path | None, force: bool) -> None:
+    try:
+        claim_out_folder(out, force)
+    except UnusableInput as exc:
+        raise UserError(str(exc)) from None
 
 
 def _archive(path: Path, scratch: Path) -> Path:

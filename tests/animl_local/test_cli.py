@@ -237,6 +237,31 @@ def test_the_report_splits_work_between_parent_and_children(tmp_path: Path) -> N
     assert read_report(out)["batch"]["processingEnd"]
 
 
+def test_an_out_folder_holding_a_report_is_refused_unless_forced(tmp_path: Path,
+                                                                  capsys) -> None:
+    write_sample_folder(tmp_path / "first", count=2)
+    write_sample_folder(tmp_path / "second", count=1)
+    out = tmp_path / "out"
+    assert main(["run", str(tmp_path / "first"), "--out", str(out)]) == 0
+    first = read_report(out)
+    before = sorted(p for p in out.rglob("*"))
+    capsys.readouterr()
+
+    assert main(["run", str(tmp_path / "second"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [f"animl-ingest: {out} already holds a report: pass "
+                                        "--force to clear it, or choose another --out"]
+    assert sorted(p for p in out.rglob("*")) == before  # untouched
+
+    assert main(["run", str(tmp_path / "second"), "--out", str(out), "--force"]) == 0
+    second = read_report(out)
+    assert second["batch"]["_id"] != first["batch"]["_id"]
+    copied = sorted(p.relative_to(out / "serving").as_posix()
+                    for p in (out / "serving").rglob("*") if p.is_file())
+    assert copied == sorted(k for image in second["images"] for k in image["keys"])
+    assert len(second["images"]) == 1 and len(copied) == 3  # original, medium, small
+
+
 def test_progress_shows_on_a_terminal(tmp_path: Path) -> None:
     import os
     import pty
