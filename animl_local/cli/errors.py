@@ -34,3 +34,19 @@ def existing_stage(name: str) -> Any:
     except StageNotFound as exc:
         raise NotFound(str(exc)) from None
     return stage
+
+
+def default_stage() -> str:
+    """`local` when AWS_ENDPOINT_URL is a server on this machine (the stage `serve` serves:
+    AWS itself needs no endpoint), else dev, the stage a developer works on."""
+    from animl_local.aws_stage import local_endpoint
+    from animl_local.local_run import LOCAL_STAGE
+
+    return LOCAL_STAGE if local_endpoint() else "dev"
+
+
+def served_stage_line(endpoint_url: str, region: str) -> str:
+    """What a user pastes into another shell to operate the stage `serve` serves: the endpoint
+    (operator commands then default to the local stage and need no credentials) and the
+    region its ARNs are in."""
+    return f"export AWS_ENDPOINT_URL={endpoint_url} AWS_DEFAULT_REGION={region}"

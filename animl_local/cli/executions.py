@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from animl_local.cli.errors import EXIT_OK, NotFound, existing_stage
+from animl_local.cli.errors import EXIT_OK, NotFound, default_stage, existing_stage
 
 STATUSES = ["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"]
 
@@ -15,14 +15,17 @@ def add_commands(commands: Any) -> None:
     executions = commands.add_parser("executions", help="inspect the stage's batch executions")
     what = executions.add_subparsers(required=True, metavar="WHAT")
     listing = what.add_parser("list", help="executions, newest first")
-    listing.add_argument("--status", choices=STATUSES)
+    # type before choices: `--status failed` is FAILED, as the console's filter ignores case.
+    listing.add_argument("--status", choices=STATUSES, type=str.upper, metavar="STATUS",
+                         help=f"only executions with this status: {', '.join(STATUSES)} "
+                              "(any case)")
     describe = what.add_parser("describe", help="a batch: failed state, map runs, batch record")
     describe.add_argument("batch_id")
     describe.add_argument("--html", type=Path, help="also write an HTML execution report here")
     history = what.add_parser("history", help="a batch's per-state timeline")
     history.add_argument("batch_id")
     for view, sub in (("list", listing), ("describe", describe), ("history", history)):
-        sub.add_argument("--stage", default="dev")
+        sub.add_argument("--stage", default=default_stage())
         sub.set_defaults(command=command_executions, view=view)
 
 

@@ -5,20 +5,20 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from animl_local.cli.errors import EXIT_OK, NotFound, UserError, existing_stage
+from animl_local.cli.errors import EXIT_OK, NotFound, UserError, default_stage, existing_stage
 
 
 def add_commands(commands: Any) -> None:
     stop = commands.add_parser("stop", help="stop a batch: end its execution, release its "
                                "inference resources, set processingEnd (on the stage's AWS)")
     stop.add_argument("batch_id")
-    stop.add_argument("--stage", default="dev")
+    stop.add_argument("--stage", default=default_stage())
     stop.set_defaults(command=command_stop)
 
     redrive = commands.add_parser("redrive", help="re-drive a failed batch from the state that "
                                   "failed (never a duplicate)")
     redrive.add_argument("batch_id")
-    redrive.add_argument("--stage", default="dev")
+    redrive.add_argument("--stage", default=default_stage())
     redrive.set_defaults(command=command_redrive)
 
     reprocess = commands.add_parser("reprocess", help="ingest a batch's dead-lettered images again")
@@ -26,13 +26,13 @@ def add_commands(commands: Any) -> None:
     reprocess.add_argument("--reason", help="only images dead-lettered for this reason")
     reprocess.add_argument("--serial", help="the camera serial number for the batch's images "
                            "(set as the batch's overrideSerial; fixes \"Unknown Serial Number\")")
-    reprocess.add_argument("--stage", default="dev")
+    reprocess.add_argument("--stage", default=default_stage())
     reprocess.set_defaults(command=command_reprocess)
 
     parking = commands.add_parser("parking-lot", help="images parked during maintenance")
     parking_what = parking.add_subparsers(required=True, metavar="WHAT")
     replay = parking_what.add_parser("replay", help="move parked images back to be ingested")
-    replay.add_argument("--stage", default="dev")
+    replay.add_argument("--stage", default=default_stage())
     replay.set_defaults(command=command_replay)
 
 

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from animl_local.cli.errors import EXIT_OK
+from animl_local.cli.errors import EXIT_OK, served_stage_line
 from animl_local.secret_redaction import keep_secret
 
 
@@ -34,8 +34,10 @@ def command_serve(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="animl-serve-") as scratch, \
             StandinApi(Path(scratch) / "api.sqlite3", api_key, aws=aws) as api, \
             EmbeddedStage(settings, api.url, api_key, server_port=args.port) as stage:
-        print(f"stage {settings.stage} served: AWS_ENDPOINT_URL={stage.endpoint_url} "
-              f"AWS_DEFAULT_REGION={settings.region} (stand-in API {api.url}); Ctrl-C stops it",
+        # The line to paste first, where a user's eye (and a script's readline) lands.
+        print(served_stage_line(stage.endpoint_url, settings.region), flush=True)
+        print(f"stage {settings.stage} served (stand-in API {api.url}): paste the line above "
+              "into another shell to operate it (no AWS credentials needed); Ctrl-C stops it",
               flush=True)
         try:
             stage.watcher.watch_forever()

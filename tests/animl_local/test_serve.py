@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -140,3 +141,32 @@ def test_a_served_stage_needs_no_credentials_and_names_what_is_missing(
         assert unknown.returncode == 3, (command, unknown.stderr)
         [line] = unknown.stderr.strip().splitlines()
         assert "batch batch-nope has no" in line and "stage local" in line, line
+
+
+def test_the_line_serve_prints_is_all_another_shell_needs(tmp_path: Path) -> None:
+    """Pasted into a shell with no AWS settings at all: operator commands reach the local
+    stage with no --stage and no credentials."""
+    bare = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    bare.update(AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+                AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_EC2_METADATA_DISABLED="true")
+    with (tmp_path / "serve.log").open("w") as stderr:
+        proc = subprocess.Popen([sys.executable, "-m", "animl_local.cli", "serve", "--port", "0"],
+                                stdout=subprocess.PIPE, stderr=stderr, text=True, env=bare)
+        try:
+            pasted = proc.stdout.readline().strip()
+            words = shlex.split(pasted)
+            assert words[0] == "export", pasted  # checked before waiting for a second line
+            said = proc.stdout.readline()
+            env = {**bare, **dict(word.split("=", 1) for word in words[1:])}
+            assert set(env) - set(bare) == {"AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION"}
+            assert "paste the line above" in said
+
+            listed = run(env, "executions", "list")
+            assert listed.returncode == 0, listed.stderr
+            unknown = run(env, "redrive", "batch-nope")
+            assert unknown.returncode == 3, unknown.stderr
+            assert "stage local" in unknown.stderr  # the served stage, not dev
+        finally:
+            proc.terminate()
+            assert proc.wait(timeout=30) == 143
+            proc.stdout.close()
