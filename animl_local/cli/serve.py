@@ -35,6 +35,7 @@ def command_serve(args: argparse.Namespace) -> int:
             StandinApi(Path(scratch) / "api.sqlite3", api_key, aws=aws) as api, \
             EmbeddedStage(settings, api.url, api_key, server_port=args.port) as stage:
         # The line to paste first, where a user's eye (and a script's readline) lands.
+        assert stage.endpoint_url, "a server port was given, so the stage has an endpoint"
         print(served_stage_line(stage.endpoint_url, settings.region), flush=True)
         print(f"stage {settings.stage} served (stand-in API {api.url}): paste the line above "
               "into another shell to operate it (no AWS credentials needed); Ctrl-C stops it",
