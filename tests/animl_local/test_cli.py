@@ -15,6 +15,7 @@ from PIL import Image
 from animl_local.cli import main
 from animl_local.samples import write_sample_folder
 from tests.conftest import CAMERA_TRAPS, jpeg_bytes, zip_bytes
+from tests.terminal import read_until_closed
 
 # Runs whole batches on the embedded engine (or deploys, or packages): the full tier.
 pytestmark = pytest.mark.slow
@@ -272,16 +273,7 @@ def test_progress_shows_on_a_terminal(tmp_path: Path) -> None:
                            "--out", str(tmp_path / "out")], stderr=secondary,
                           stdout=subprocess.PIPE, text=True, timeout=300)
     os.close(secondary)
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(primary, 65536)
-        except OSError:  # the terminal closed
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.close(primary)
+    shown = read_until_closed(primary)
     assert done.returncode == 0
     assert b"of 3 images done" in shown
     assert b"images done" not in done.stdout.encode()  # progress is for the terminal only

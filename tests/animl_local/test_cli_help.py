@@ -18,6 +18,7 @@ import pytest
 
 from animl_local.cli import main
 from animl_local.cli.main import parser
+from tests.terminal import read_until_closed
 
 COMMANDS = ["run", "upload", "sample", "executions", "stop", "redrive", "reprocess",
             "parking-lot", "serve", "deploy", "teardown"]
@@ -116,16 +117,7 @@ def test_help_renders_in_a_terminal_80_columns_wide() -> None:
     done = subprocess.run([str(entry_point), "--help"], stdout=secondary, stderr=secondary,
                           env=env, timeout=60)
     os.close(secondary)
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(primary, 65536)
-        except OSError:  # the terminal closed
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.close(primary)
+    shown = read_until_closed(primary)
     assert done.returncode == 0
     lines = shown.decode().splitlines()
     assert lines[0].startswith("usage: animl-ingest")
