@@ -3,9 +3,11 @@
 An image entry is either ingested (one API record with its path, whose id has the three serving
 objects) or dead-lettered (one dead-letter object under a reason); nothing else is left in the
 stage's serving or dead-letter buckets for it, and the API holds no record the outcomes do not
-name. ImageErrors are counted too: one per entry refused before the API; more only where the
-API did a create whose answer was lost (the retry's E11000, or a second createImageError),
-which the caller bounds by the faults it injected.
+name. ImageErrors are counted too: none for an ingested image's save (a createImage sent again
+after its answer was lost: E11000), which breaks the invariant; and one per entry refused before
+the API, where a second one (a createImageError sent again after its answer was lost: ingest has
+no read of ImageErrors to check first) is counted apart, for the caller to bound by the faults
+it injected.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 from animl_local.report import batch_images
 from animl_local.standin_api.store import Store
 from functions.image.ingest_image import DEAD_LETTER, INGESTED
-from functions.platform import storage
+from functions.platform import reasons, storage
 from functions.platform.settings import Settings
 
 
@@ -29,17 +31,26 @@ class Accounting:
     lost: list[str] = field(default_factory=list)  # no outcome, or no trace of it
     duplicated: list[str] = field(default_factory=list)  # two outcomes, records or objects
     problems: list[str] = field(default_factory=list)
-    image_error_surplus: int = 0  # ImageErrors beyond one per entry refused before the API
+    # E11000 ImageErrors on ingested images, "path: error" for each: none allowed
+    surplus_image_errors: list[str] = field(default_factory=list)
+    # Entries refused before the API with more than one ImageError: "path: n times"
+    repeated_rejection_errors: list[str] = field(default_factory=list)
+
+    @property
+    def image_error_surplus(self) -> int:
+        return len(self.surplus_image_errors)
 
     @property
     def exact(self) -> bool:
-        return not (self.lost or self.duplicated or self.problems)
+        return not (self.lost or self.duplicated or self.problems or self.surplus_image_errors)
 
     def to_dict(self) -> dict[str, Any]:
         return {"entries": self.entries, "ingested": self.ingested,
                 "dead_lettered": self.dead_lettered, "lost": len(self.lost),
                 "duplicated": len(self.duplicated), "problems": self.problems[:20],
-                "image_error_surplus": self.image_error_surplus}
+                "image_error_surplus": self.image_error_surplus,
+                "surplus_image_errors": self.surplus_image_errors[:20],
+                "repeated_rejection_errors": self.repeated_rejection_errors[:20]}
 
 
 def _keys(s3: Any, bucket: str) -> set[str]:
@@ -90,7 +101,10 @@ def account_for_batch(s3: Any, settings: Settings, store: Store, batch_id: str,
     found.problems += [f"dead-letter object {key} is no entry's" for key in
                        sorted(dead_letter - expected_dead)]
     ingested_ids = {row["id"] for row in rows if row["outcome"] == INGESTED}
-    _count_image_errors(store, batch_id, refused_before_api, ingested_ids, found)
+    # A repeated entry (same path, same bytes) is the duplicate of an ingested image: its save
+    # collided, and the API's E11000 ImageError for it is the record of that, not surplus.
+    repeats = Counter(row["id"] for row in rows if row["reason"] == reasons.DUPLICATE_IMAGE)
+    _count_image_errors(store, batch_id, refused_before_api, ingested_ids, repeats, found)
     return found
 
 
@@ -115,17 +129,24 @@ def _check_dead_lettered(row: dict[str, Any], dead_letter: set[str], found: Acco
 
 
 def _count_image_errors(store: Store, batch_id: str, refused: set[str], ingested_ids: set[str],
-                        found: Accounting) -> None:
-    """One ImageError for each entry refused before the API. Surplus: a second one, or an
-    E11000 on an image that was ingested (a save retried after its answer was lost). The API's
-    other ImageErrors (validation errors of dead-lettered images, failed inference requests)
-    are its own record of the batch, not surplus."""
+                        repeats: Counter[str], found: Accounting) -> None:
+    """One ImageError for each entry refused before the API (a second one counted apart).
+    Surplus: an E11000 on an image that was ingested (a save sent again after its answer was
+    lost), beyond one per entry reported as its duplicate. The API's other ImageErrors
+    (validation errors of dead-lettered images, failed inference requests) are its own record
+    of the batch, not surplus."""
     errors = store.image_errors(batch_id)
     per_refused = Counter(error["image"] for error in errors if error["image"] in refused)
     for path in refused:
         if per_refused[path] == 0:
             found.lost.append(f"{path}: no ImageError")
-    duplicates = sum(max(0, n - 1) for n in per_refused.values())
-    retried_saves = sum("E11000" in (error["error"] or "") and error["image"] in ingested_ids
-                        for error in errors)
-    found.image_error_surplus = duplicates + retried_saves
+    found.repeated_rejection_errors += [f"{path}: ImageError {n} times" for path, n in
+                                        sorted(per_refused.items()) if n > 1]
+    for error in errors:
+        if not reasons.is_duplicate(error["error"] or "") or error["image"] not in ingested_ids:
+            continue
+        if repeats[error["image"]] > 0:
+            repeats[error["image"]] -= 1
+        else:
+            found.surplus_image_errors.append(f"{error['path'] or error['image']}: "
+                                              f"{error['error']}")

@@ -3,8 +3,9 @@
 Transient faults at `--rate` (default 10%) of the API calls ingest makes (503, 429 with
 Retry-After, 500, timeouts, and commits whose answer is lost) and of the S3 calls its Lambda
 handlers make (503 SlowDown, 500 InternalError, 400 RequestTimeout). Prints one JSON line:
-the first execution's status, the re-drives it took to succeed, images lost and duplicated
-(animl_local.accounting), the faults injected, and wall seconds.
+the first execution's status, the re-drives it took to succeed, images lost and duplicated,
+surplus ImageErrors (count and the first 20; animl_local.accounting, zero allowed), the faults
+injected, and wall seconds.
 
     python benchmarks/fault_soak.py --images 1000
 """
@@ -80,6 +81,9 @@ def soak(root: Path, images: int, rate: float, seed: int, api_timeout: float) ->
         "dead_lettered": accounting.dead_lettered,
         "problems": accounting.problems,
         "image_error_surplus": accounting.image_error_surplus,
+        "surplus_image_errors": accounting.surplus_image_errors[:20],
+        "repeated_rejection_errors": len(accounting.repeated_rejection_errors),
+        "invariant_holds": accounting.exact,
         "api_faults": api_faults.count(),
         "api_faults_committed": api_faults.count(commit=True),
         "api_faults_by_kind": _by_kind(api_faults.injected),

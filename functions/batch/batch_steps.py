@@ -100,13 +100,13 @@ def ingest_group(services: Services, batch_id: str, bucket: str, key: str, group
     if stored is not None:
         return {"group": group, "images": len(stored), "reused": True,
                 **Counter(row["outcome"] for row in stored)}
-    retry_project = _retry_project(services, batch_id, group)
+    lookup = ImageLookup(_batch_project(services, batch_id), _is_retry(services, batch_id, group))
     group_entries = [ZipEntry.from_item(item) for item in entries]
     finished = _finished_entries(services, batch_id, group, group_entries, etag)
     todo = [index for index in range(len(group_entries)) if index not in finished]
     try:
         if todo:
-            _ingest_unfinished(services, batch_id, bucket, key, group, etag, retry_project,
+            _ingest_unfinished(services, batch_id, bucket, key, group, etag, lookup,
                                group_entries, todo, finished)
     except ArchiveChanged as changed:
         batch_record.record_batch_error(services.api, services.s3, services.settings, batch_id,
@@ -120,7 +120,7 @@ def ingest_group(services: Services, batch_id: str, bucket: str, key: str, group
 
 
 def _ingest_unfinished(services: Services, batch_id: str, bucket: str, key: str, group: int,
-                       etag: str | None, retry_project: str | None, entries: list[ZipEntry],
+                       etag: str | None, lookup: ImageLookup, entries: list[ZipEntry],
                        todo: list[int], finished: dict[int, dict[str, Any]]) -> None:
     """Work the group's entries at `todo` (those without an outcome), storing each one's
     outcome as soon as it is known (and adding it to `finished`)."""
@@ -129,8 +129,7 @@ def _ingest_unfinished(services: Services, batch_id: str, bucket: str, key: str,
     # Neighbouring entries come in one ranged GET (bounded: a group is at most this many bytes).
     reader = prefetch_group(archive, wanted, 2 * services.settings.group_max_bytes)
     start = 0
-    for run in _read_within_budget(services, reader, batch_id, bucket, key, wanted,
-                                   retry_project):
+    for run in _read_within_budget(services, reader, batch_id, bucket, key, wanted, lookup):
         def record(position: int, outcome: Outcome, first: int = start) -> None:
             row = {**outcome.to_dict(), ARCHIVE_ETAG: archive.etag}
             index = todo[first + position]
@@ -143,15 +142,28 @@ def _ingest_unfinished(services: Services, batch_id: str, bucket: str, key: str,
         del run  # let the run's bytes go before the next run is read
 
 
-def _retry_project(services: Services, batch_id: str, group: int) -> str | None:
-    """None on a group's first attempt (which marks it begun); on a later one, the batch's
-    project, where its images saved by an earlier attempt are looked for."""
+@dataclass(frozen=True)
+class ImageLookup:
+    """Where a group's images are found once saved (ImageSource's fields of the same names)."""
+
+    project_id: str | None = None
+    retried: bool = False
+
+
+def _is_retry(services: Services, batch_id: str, group: int) -> bool:
+    """False on a group's first attempt (which marks it begun), True on a later one."""
     work, marker = services.settings.batch_work_bucket, storage.attempt_key(batch_id, group)
     try:
         services.s3.get_object(Bucket=work, Key=marker)
     except services.s3.exceptions.NoSuchKey:
         services.s3.put_object(Bucket=work, Key=marker, Body=b"")
-        return None
+        return False
+    return True
+
+
+def _batch_project(services: Services, batch_id: str) -> str | None:
+    """The batch's project (updateBatch answered it at MarkUploadComplete): where its images
+    are `<project>:<md5>`, looked up after a lost answer and on a retry."""
     record = batch_record.read_batch_record(services.s3, services.settings, batch_id)
     project: str | None = record.get("projectId")
     return project
@@ -200,14 +212,14 @@ class _ReadEntry:
 
 def _read_within_budget(services: Services, reader: S3RangeReader | PrefetchedSpan,
                         batch_id: str, bucket: str, key: str, entries: list[ZipEntry],
-                        retry_project: str | None = None) -> Iterator[list[_ReadEntry]]:
+                        lookup: ImageLookup = ImageLookup()) -> Iterator[list[_ReadEntry]]:
     """The group's entries read in runs whose inflated bytes (counted as read, not as the
     directory claims) stay within `group_max_inflated_bytes`, plus at most one entry: a run is
     worked and let go before the next is read."""
     run: list[_ReadEntry] = []
     held = 0
     for entry in entries:
-        item = _read_entry(services, reader, batch_id, bucket, key, entry, retry_project)
+        item = _read_entry(services, reader, batch_id, bucket, key, entry, lookup)
         run.append(item)
         held += len(item.data or b"")
         if held >= services.settings.group_max_inflated_bytes:
@@ -218,12 +230,12 @@ def _read_within_budget(services: Services, reader: S3RangeReader | PrefetchedSp
 
 
 def _read_entry(services: Services, reader: S3RangeReader | PrefetchedSpan, batch_id: str,
-                bucket: str, key: str, entry: ZipEntry, retry_project: str | None = None
-                ) -> _ReadEntry:
+                bucket: str, key: str, entry: ZipEntry,
+                lookup: ImageLookup = ImageLookup()) -> _ReadEntry:
     source = ImageSource(
         file_name=posixpath.basename(entry.path), bucket=bucket, key=key, batch_id=batch_id,
         path=entry.path, origin=storage.entry_origin(batch_id, entry.header_offset),
-        retry_project=retry_project,
+        project_id=lookup.project_id, retried=lookup.retried,
     )
     try:
         return _ReadEntry(source, entry,

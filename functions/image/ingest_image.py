@@ -40,10 +40,15 @@ class ImageSource:
     # What tells this source from any other with the same name (`storage.entry_origin`); None
     # for a single image, whose origin is its bytes' md5 (`storage.single_origin`).
     origin: str | None = None
-    # Set on a retried group: the project its image would be in, so that an image an earlier
-    # attempt saved is found before createImage (which would answer E11000 and record an
-    # ImageError for the collision with our own image).
-    retry_project: str | None = None
+    # The batch's project (from ingest's batch record), where this file's image is
+    # `<project_id>:<md5>`: after a createImage whose answer was lost, the image is looked up
+    # there instead of sent again (which would answer E11000 and make the service record an
+    # ImageError for the collision with our own image). None for a single image: its project
+    # is the service's choice (the camera's), unknown to ingest.
+    project_id: str | None = None
+    # A retried group: an earlier attempt may have saved this image, so it is looked for before
+    # createImage.
+    retried: bool = False
     # An earlier entry of the archive has this path and these bytes: that one is the image,
     # this one its duplicate (never "ours" when createImage answers E11000).
     repeats_earlier_entry: bool = False
@@ -145,7 +150,7 @@ def record_image(data: bytes, source: ImageSource, prepared: Prepared, services:
         keys = _store_serving_copies(data, image_type, saved, rendered, services)
         return Outcome(path, INGESTED, None, saved, md, None, keys, warnings, source.origin)
     try:
-        attempt = services.api.create_image(md)
+        attempt = _create_image(source, md, services)
     except AnimlApiRejected as thrown:
         return _dead_letter_thrown(data, source, md, str(thrown), services)
     image_id = attempt["_id"]
@@ -230,10 +235,37 @@ def _dead_letter_thrown(data: bytes, source: ImageSource, md: dict[str, Any], me
 
 def _saved_earlier(source: ImageSource, md: dict[str, Any], services: Services) -> str | None:
     """On a retry, the id of this very file's image if an earlier attempt saved it."""
-    if not source.retry_project or source.repeats_earlier_entry:
+    if not source.retried:
         return None
-    image_id = f"{source.retry_project}:{md['Hash']}"
+    return _find_own_image(source, md, services)
+
+
+def _find_own_image(source: ImageSource, md: dict[str, Any], services: Services) -> str | None:
+    """The id of this very file's image if it is saved (None when its project is unknown, or
+    the entry repeats an earlier one, whose image would look like its own)."""
+    if not source.project_id or source.repeats_earlier_entry:
+        return None
+    image_id = f"{source.project_id}:{md['Hash']}"
     return image_id if _is_ours(services.api.get_image(image_id), md) else None
+
+
+def _create_image(source: ImageSource, md: dict[str, Any], services: Services
+                  ) -> dict[str, Any]:
+    """createImage, never sent again once it saved the image: after a failure that may have
+    followed the save (its answer lost), the image is looked up first.
+
+    A single image (no batch, its project unknown) and a repeated entry are retried as they
+    stand: a lost answer then costs one E11000 ImageError, recognised as ours (or, for a
+    repeat, the duplicate it is); a single image's is on no batch, so no batch's count shows it.
+    """
+    if not source.project_id or source.repeats_earlier_entry:
+        return services.api.create_image(md)
+
+    def saved_already() -> dict[str, Any] | None:
+        image_id = _find_own_image(source, md, services)
+        return None if image_id is None else {"_id": image_id, "errors": []}
+
+    return services.api.create_image(md, saved_already)
 
 
 def _is_ours(image: dict[str, Any] | None, md: dict[str, Any]) -> bool:

@@ -43,11 +43,14 @@ class AnimlApiError(Exception):
 
 class AnimlApiUnavailable(AnimlApiError):
     """Transport failure, timeout or a 5xx/429: worth retrying (after `retry_after` seconds,
-    when the service said)."""
+    when the service said). `maybe_done`: the service may have run the operation and only its
+    answer was lost (a timeout, a 5xx); a 429 or a refused connection never ran it."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, retry_after: float | None = None,
+                 maybe_done: bool = True) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.maybe_done = maybe_done
 
 
 class AnimlApiRefused(AnimlApiError):
@@ -97,6 +100,9 @@ def default_retry_policy() -> RetryPolicy:
 
 
 RemainingSeconds = Callable[[], float]
+# Asked before retrying an operation whose failed attempt may have been done: its data if it
+# was (then it is not sent again), else None.
+DoneAlready = Callable[[], dict[str, Any] | None]
 
 
 @dataclass(eq=False)
@@ -134,23 +140,30 @@ class AnimlApiClient:
             with self._lock:
                 self.url, self.api_key = url, key
 
-    def execute(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Run one operation and return its `data`; raise AnimlApiError on any failure."""
+    def execute(self, query: str, variables: dict[str, Any] | None = None,
+                done_already: DoneAlready | None = None) -> dict[str, Any]:
+        """Run one operation and return its `data`; raise AnimlApiError on any failure.
+
+        `done_already`: for a mutation that must not be sent twice, asked before each retry
+        that follows a failure the service may have acted on (see `_execute_with_retries`).
+        """
         try:
-            return self._execute_with_retries(query, variables)
+            return self._execute_with_retries(query, variables, done_already)
         except AnimlApiRefused as refused:
             if refused.status not in (401, 403) or self.reread_credentials is None:
                 raise
         self.refresh_credentials()
-        return self._execute_with_retries(query, variables)
+        return self._execute_with_retries(query, variables, done_already)
 
-    def _execute_with_retries(self, query: str, variables: dict[str, Any] | None
-                              ) -> dict[str, Any]:
+    def _execute_with_retries(self, query: str, variables: dict[str, Any] | None,
+                              done_already: DoneAlready | None = None) -> dict[str, Any]:
         """Attempts until one answers, the policy's attempts are spent, or the invocation has
         no time for another; then the last failure is raised.
 
-        A retried mutation may have been done by the attempt that failed (the answer was lost):
-        createImage then answers an E11000 duplicate, which `ingest_image` recognises as ours.
+        A retried mutation may have been done by the attempt that failed (the answer was lost).
+        Sent again, createImage would answer an E11000 duplicate and the service would record
+        an ImageError for it; so after such a failure `done_already` is asked first, and what
+        it finds is the answer.
         """
         operation = operation_name(query)
         for attempt in range(1, self.retry.attempts + 1):
@@ -168,6 +181,11 @@ class AnimlApiClient:
                 logger.info("%s; attempt %d of %d, the next in %.2f s", unavailable, attempt,
                             self.retry.attempts, delay)
                 self.sleep(delay)
+                if unavailable.maybe_done and done_already is not None:
+                    found = done_already()
+                    if found is not None:
+                        logger.info("%s was done although its answer was lost", operation)
+                        return found
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _time_left(self) -> float | None:
@@ -204,12 +222,16 @@ class AnimlApiClient:
             )
         except requests.RequestException as exc:
             # The exception text can hold the URL but never the key (it is only in a header).
+            # A connection never made sent nothing; any other failure may follow the service's
+            # work (a read timeout, a reset while answering).
             raise AnimlApiUnavailable(
-                f"Animl API unreachable ({operation}): {type(exc).__name__}") from None
+                f"Animl API unreachable ({operation}): {type(exc).__name__}",
+                maybe_done=not isinstance(exc, requests.ConnectTimeout)) from None
         status = response.status_code
         if status >= 500 or status == 429:
             raise AnimlApiUnavailable(f"Animl API HTTP {status} ({operation})",
-                                      parse_retry_after(response.headers.get("retry-after")))
+                                      parse_retry_after(response.headers.get("retry-after")),
+                                      maybe_done=status != 429)
         if status >= 400:
             raise AnimlApiRefused(_refusal_message(operation, status, response), status)
         try:
@@ -225,8 +247,18 @@ class AnimlApiClient:
 
     # The operations ingest sends, with their documents kept beside them.
 
-    def create_image(self, md: dict[str, Any]) -> dict[str, Any]:
-        data = self.execute(CREATE_IMAGE, {"input": {"md": md}})
+    def create_image(self, md: dict[str, Any],
+                     saved_already: Callable[[], dict[str, Any] | None] | None = None
+                     ) -> dict[str, Any]:
+        """The image attempt; `saved_already` (the attempt, if an earlier try of this call
+        saved the image, else None) is asked before a retry that follows a lost answer."""
+        def done_already() -> dict[str, Any] | None:
+            assert saved_already is not None
+            attempt = saved_already()
+            return None if attempt is None else {"createImage": {"imageAttempt": attempt}}
+
+        data = self.execute(CREATE_IMAGE, {"input": {"md": md}},
+                            done_already if saved_already is not None else None)
         return data["createImage"]["imageAttempt"]
 
     def update_batch(self, batch_id: str, **fields: Any) -> dict[str, Any]:

@@ -183,6 +183,40 @@ def test_a_lost_connection_and_a_timeout_are_retried(scripted) -> None:
     assert len(server.requests) == 3
 
 
+@pytest.mark.parametrize("lost", [Answer(503), Answer(500), Answer(delay=1.5),
+                                  Answer(hang_up=True)])
+def test_after_a_lost_answer_done_already_is_asked_and_its_answer_taken(scripted, lost) -> None:
+    """A failure the service may have acted on: the mutation is not sent again once done."""
+    server = scripted(lost, Answer(200))
+    asked: list[int] = []
+
+    def done_already() -> dict:
+        asked.append(len(server.requests))
+        return {"image": {"_id": "found"}}
+
+    client = retrying_client(server.url, FakeClock(remaining=600), timeout=0.5)
+    assert client.execute(A_QUERY, IMAGE, done_already) == {"image": {"_id": "found"}}
+    assert asked == [1] and len(server.requests) == 1
+
+
+def test_when_it_was_not_done_the_call_is_sent_again(scripted) -> None:
+    server = scripted(Answer(503), Answer(200))
+    client = retrying_client(server.url, FakeClock(remaining=600))
+    assert client.execute(A_QUERY, IMAGE, lambda: None) == {"image": {"_id": "p:h"}}
+    assert len(server.requests) == 2
+
+
+def test_a_throttled_or_unconnected_call_was_never_done_so_nothing_is_asked(scripted) -> None:
+    server = scripted(Answer(429, b"", {"Retry-After": "1"}), Answer(200))
+
+    def done_already() -> dict:
+        raise AssertionError("a 429 never ran the operation")
+
+    client = retrying_client(server.url, FakeClock(remaining=600))
+    assert client.execute(A_QUERY, IMAGE, done_already) == {"image": {"_id": "p:h"}}
+    assert len(server.requests) == 2
+
+
 def test_a_429_waits_as_long_as_retry_after_says(scripted) -> None:
     server = scripted(Answer(429, b"slow down", {"Retry-After": "3"}), Answer(200))
     clock = FakeClock(remaining=600)
