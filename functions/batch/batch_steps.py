@@ -352,23 +352,9 @@ def summarize_batch(s3: Any, api: AnimlApiClient, settings: Settings, batch_id: 
         # A newer upload of the batch was inspected since: the manifest is its execution's.
         raise ArchiveChanged(f"{ARCHIVE_CHANGED}: the batch's manifest is now that of the upload "
                              f"with ETag {inspected}, ingested by its own execution")
-    etag = inspected
-    images: list[dict[str, Any]] = []
-    missing: list[int] = []
-    for item in items:
-        try:
-            rows = storage.get_json(s3, work, storage.outcomes_key(batch_id, item["group"]))
-        except s3.exceptions.NoSuchKey:
-            rows = None
-        if rows is None or (etag and any(row.get(ARCHIVE_ETAG) != etag for row in rows)):
-            missing.append(item["group"])  # none yet, or another upload's
-        else:
-            images.extend(rows)
+    images, missing = _stored_group_outcomes(s3, settings, batch_id, items, inspected)
     if missing:
-        lost = sum(len(item["entries"]) for item in items if item["group"] in missing)
-        raise IncompleteBatch(
-            f"{lost} image(s) in {len(missing)} group(s) have no outcome (groups {missing[:10]})"
-        )
+        raise IncompleteBatch(no_outcome_text(items, missing))
     if inspection.get("recovered"):  # an archive without its central directory
         batch_record.record_batch_error(api, s3, settings, batch_id, inspection["recovered"])
     not_images = Counter(i["reason"] for i in images if i["outcome"] == SKIPPED)
@@ -390,6 +376,46 @@ def summarize_batch(s3: Any, api: AnimlApiClient, settings: Settings, batch_id: 
     return {"counts": report["counts"], "reasons": report["reasons"],
             "warnings": sum(report["warnings"].values()),
             "report": {"Bucket": work, "Key": storage.report_key(batch_id)}}
+
+
+def _stored_group_outcomes(s3: Any, settings: Settings, batch_id: str,
+                           items: list[dict[str, Any]], etag: str | None
+                           ) -> tuple[list[dict[str, Any]], list[int]]:
+    """The outcomes of the manifest's groups that have them (from the upload with `etag`), and
+    the groups that have none."""
+    images: list[dict[str, Any]] = []
+    missing: list[int] = []
+    for item in items:
+        try:
+            rows = storage.get_json(s3, settings.batch_work_bucket,
+                                    storage.outcomes_key(batch_id, item["group"]))
+        except s3.exceptions.NoSuchKey:
+            rows = None
+        if rows is None or (etag and any(row.get(ARCHIVE_ETAG) != etag for row in rows)):
+            missing.append(item["group"])  # none yet, or another upload's
+        else:
+            images.extend(rows)
+    return images, missing
+
+
+def no_outcome_text(items: list[dict[str, Any]], missing: list[int]) -> str:
+    lost = sum(len(item["entries"]) for item in items if item["group"] in missing)
+    return f"{lost} image(s) in {len(missing)} group(s) have no outcome (groups {missing[:10]})"
+
+
+def missing_outcomes(s3: Any, settings: Settings, batch_id: str) -> str | None:
+    """What a failed execution left undone: "N image(s) in M group(s) have no outcome", from
+    the manifest and the outcomes stored so far; None when every group has its outcomes, or
+    the batch has no manifest yet."""
+    work = settings.batch_work_bucket
+    try:
+        items = storage.get_json(s3, work, storage.manifest_key(batch_id))
+        inspection = storage.get_json(s3, work, storage.inspection_key(batch_id))
+    except s3.exceptions.NoSuchKey:
+        return None
+    etag = (inspection.get("archive") or {}).get("ETag")
+    _, missing = _stored_group_outcomes(s3, settings, batch_id, items, etag)
+    return no_outcome_text(items, missing) if missing else None
 
 
 def mark_upload_complete(api: AnimlApiClient, s3: Any, settings: Settings, batch_id: str,

@@ -13,6 +13,9 @@ from typing import Any
 BAD_ARCHIVE_ERROR = "BadArchive"
 STOPPED_ON_REQUEST = "BatchStopped"  # the error stopBatch stops an execution with
 ENDED_BADLY = ("FAILED", "TIMED_OUT", "ABORTED")
+# A Distributed Map run's error when a child execution failed (no failure is tolerated): it
+# names no image, so the batch error says what the groups left undone instead.
+MAP_RUN_FAILED = "States.ExceedToleratedFailureThreshold"
 
 
 def batch_id_of(event: dict[str, Any]) -> str | None:

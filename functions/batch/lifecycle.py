@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from functions.batch import batch_record, execution_events, inference
-from functions.batch.execution_events import STOPPED_ON_REQUEST
+from functions.batch import batch_record, batch_steps, execution_events, inference
+from functions.batch.execution_events import MAP_RUN_FAILED, STOPPED_ON_REQUEST
 from functions.platform import logs
 from functions.platform.graphql_client import AnimlApiClient
 from functions.platform.settings import Settings
@@ -86,5 +86,16 @@ def record_bad_end(api: AnimlApiClient, s3: Any, settings: Settings,
     if not found:
         return None
     batch_id, message = found
+    if detail.get("error") == MAP_RUN_FAILED:
+        message = _map_run_failure(s3, settings, batch_id, message)
     batch_record.record_execution_failure(api, s3, settings, batch_id, message)
     return batch_id
+
+
+def _map_run_failure(s3: Any, settings: Settings, batch_id: str, message: str) -> str:
+    """A failed Map run's batch error: how many images in how many groups have no outcome
+    (what the operator needs; the Map's own error names no image), the Map's error after it."""
+    missing = batch_steps.missing_outcomes(s3, settings, batch_id)
+    if missing is None:
+        return message
+    return f"Ingest failed: {missing} ({MAP_RUN_FAILED})"

@@ -196,7 +196,9 @@ def test_a_child_that_fails_for_good_fails_the_map_run_as_on_aws(
     assert states_entered(stage, result["executionArn"])[-1] == "IngestImages"
     assert result["error"] == "States.ExceedToleratedFailureThreshold"
     [error] = standin_api.store.batch(batch_id)["errors"]
-    assert "States.ExceedToleratedFailureThreshold" in error["error"]
+    # The batch error says what the failed Map run left undone (the poisoned group).
+    assert error["error"] == ("Ingest failed: 31 image(s) in 1 group(s) have no outcome "
+                              "(groups [0]) (States.ExceedToleratedFailureThreshold)")
     assert ingestion_objects(stage) == [f"{batch_id}.zip"]  # nothing is deleted
 
 
