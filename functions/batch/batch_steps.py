@@ -28,6 +28,7 @@ from functions.archive.zip_reader import (
 from functions.batch import batch_record
 from functions.image.ingest_image import (
     DEAD_LETTER,
+    INGESTED,
     SKIPPED,
     ImageSource,
     Outcome,
@@ -355,6 +356,7 @@ def summarize_batch(s3: Any, api: AnimlApiClient, settings: Settings, batch_id: 
     images, missing = _stored_group_outcomes(s3, settings, batch_id, items, inspected)
     if missing:
         raise IncompleteBatch(no_outcome_text(items, missing))
+    images = _repeats_across_groups(s3, settings, images)
     if inspection.get("recovered"):  # an archive without its central directory
         batch_record.record_batch_error(api, s3, settings, batch_id, inspection["recovered"])
     not_images = Counter(i["reason"] for i in images if i["outcome"] == SKIPPED)
@@ -376,6 +378,38 @@ def summarize_batch(s3: Any, api: AnimlApiClient, settings: Settings, batch_id: 
     return {"counts": report["counts"], "reasons": report["reasons"],
             "warnings": sum(report["warnings"].values()),
             "report": {"Bucket": work, "Key": storage.report_key(batch_id)}}
+
+
+def _repeats_across_groups(s3: Any, settings: Settings, images: list[dict[str, Any]]
+                           ) -> list[dict[str, Any]]:
+    """The same path with the same bytes twice in the archive is one image and its duplicate,
+    wherever the group boundary falls. Within a group the worker tells them apart (the later
+    entry is dead-lettered as DUPLICATE_IMAGE); in two groups each found the one image its
+    own, so here (rows in archive order) the later one is reported and dead-lettered as the
+    duplicate, as within a group: its serving original is copied to dead-letter (the same
+    bytes; server-side, idempotent)."""
+    seen: set[tuple[str, str]] = set()
+    reported = []
+    for row in images:
+        identity = (row["path"], row.get("id") or "")
+        if row["outcome"] == INGESTED and identity in seen:
+            row = _as_repeat(s3, settings, row)
+        elif row["outcome"] == INGESTED:
+            seen.add(identity)
+        reported.append(row)
+    return reported
+
+
+def _as_repeat(s3: Any, settings: Settings, row: dict[str, Any]) -> dict[str, Any]:
+    original = row["keys"][0]  # storage.RENDITIONS: the original first
+    key = storage.dead_letter_key(reasons.DUPLICATE_IMAGE, row["id"], row["origin"],
+                                  posixpath.basename(row["path"]))
+    s3.copy_object(Bucket=settings.dead_letter_bucket, Key=key,
+                   CopySource={"Bucket": settings.serving_bucket, "Key": original})
+    detail = (f"the archive has an earlier entry with this path and the same bytes: "
+              f"image {row['id']}")
+    return {**row, "outcome": DEAD_LETTER, "reason": reasons.DUPLICATE_IMAGE,
+            "detail": detail, "keys": [key]}
 
 
 def _stored_group_outcomes(s3: Any, settings: Settings, batch_id: str,

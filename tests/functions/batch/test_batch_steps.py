@@ -156,6 +156,50 @@ def test_one_name_twice_with_the_same_bytes_is_one_image_and_one_duplicate(
         (INGESTED, None), (DEAD_LETTER, "DUPLICATE_IMAGE")]
     assert len(standin_api.store.images(batch_id)) == 1
     assert sum("E11000" in e["error"] for e in standin_api.store.image_errors(batch_id)) == 1
+def summarized_rows(services: Services, members: list[tuple[str, bytes]], max_entries: int
+                    ) -> tuple[str, list[dict]]:
+    """The batch report's rows for an archive of `members`, in groups of `max_entries`."""
+    services = replace(services, settings=replace(services.settings,
+                                                  group_max_entries=max_entries))
+    batch_id = create_batch(services.api, serial="CAM-1")
+    bucket, key = services.settings.ingestion_bucket, f"{batch_id}.zip"
+    services.s3.put_object(Bucket=bucket, Key=key, Body=zip_with_repeats(members))
+    batch_steps.inspect_batch_archive(services.s3, services.settings, batch_id, bucket, key)
+    items = storage.get_json(services.s3, services.settings.batch_work_bucket,
+                             storage.manifest_key(batch_id))
+    assert len(items) == -(-len(members) // max_entries)
+    for item in reversed(items):  # the later group first: order must not matter
+        batch_steps.ingest_group(services, batch_id, bucket, key, item["group"],
+                                 item["entries"])
+    batch_steps.summarize_batch(services.s3, services.api, services.settings, batch_id)
+    report = storage.get_json(services.s3, services.settings.batch_work_bucket,
+                              storage.report_key(batch_id))
+    return batch_id, report["images"]
+
+
+def test_one_name_twice_with_the_same_bytes_reads_the_same_across_a_group_boundary(
+        services: Services, standin_api: StandinApi, tmp_path: Path) -> None:
+    def twice(seed: int) -> list[tuple[str, bytes]]:  # other bytes per batch: one project
+        same = jpeg_bytes(tmp_path, seed=seed)
+        return [("cam/IMG_0001.JPG", same), ("cam/IMG_0001.JPG", same)]
+
+    _, in_one = summarized_rows(services, twice(95), max_entries=2)
+    members = twice(96)
+    same = members[0][1]
+    batch_id, across = summarized_rows(services, members, max_entries=1)  # a boundary between
+
+    def told(rows: list[dict]) -> list[tuple]:
+        return [(r["path"], r["outcome"], r["reason"], r["id"] == rows[0]["id"]) for r in rows]
+
+    assert told(across) == told(in_one)
+    assert [(r["outcome"], r["reason"]) for r in across] == [
+        (INGESTED, None), (DEAD_LETTER, "DUPLICATE_IMAGE")]
+    assert len(standin_api.store.images(batch_id)) == 1
+    # The duplicate is kept in dead-letter, as within a group, with its own bytes.
+    assert dead_lettered_bytes(services, across[1:]) == [same]
+    assert across[1]["keys"][0].startswith(f"DUPLICATE_IMAGE/{across[1]['id']}/")
+
+
 def inspected(services: Services, members: dict[str, bytes], max_entries: int = 50
               ) -> tuple[str, str, dict[str, Any], list[dict[str, Any]]]:
     """(batch, key, InspectArchive's result, the Map's items) for a fresh upload."""
