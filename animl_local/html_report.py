@@ -323,6 +323,7 @@ def summary_section(described: dict[str, Any], images: list[dict[str, Any]]) -> 
     batch_errors = "".join(f"<li>{e(str(m))}</li>" for m in batch.get("errors") or [])
     batch_errors = (f'<p>The batch\'s own messages:</p><ul id="batch-errors">{batch_errors}</ul>'
                     if batch_errors else "")
+    batch_errors += resolved_errors(batch.get("resolvedErrors") or [])
     warnings = Counter(w for r in images for w in r.get("warnings") or [])
     warning_items = "".join(f"<li>{n} × {e(w)}</li>" for w, n in warnings.most_common())
     warning_list = (f'<p>Warnings (the file was handled all the same):</p>'
@@ -335,6 +336,18 @@ def summary_section(described: dict[str, Any], images: list[dict[str, Any]]) -> 
 {reason_table(batch_id, reason_groups(images))}
 {batch_errors}{warning_list}
 </section>"""
+
+
+def resolved_errors(resolved: list[dict[str, Any]]) -> str:
+    """Earlier executions' failures that a later one (a re-drive) recovered from: the API still
+    lists them among the batch's messages, so the report says they no longer hold."""
+    if not resolved:
+        return ""
+    e = html.escape
+    items = "".join(f'<li>{e(str(r.get("error")))} <i>(resolved {e(str(r.get("resolvedAt")))})'
+                    f'</i></li>' for r in resolved)
+    return (f'<p class="good">Resolved: an earlier execution failed, a later one completed the '
+            f'batch:</p><ul id="resolved-errors">{items}</ul>')
 
 
 def reason_table(batch_id: str, groups: list[ReasonGroup]) -> str:

@@ -472,4 +472,20 @@ def mark_batch_status(api: AnimlApiClient, s3: Any, settings: Settings, batch_id
     record = batch_record.mark_batch(api, s3, settings, batch_id, **{field: at})
     if field == "processingEnd":  # this execution completed the batch
         record = batch_record.resolve_execution_failures(s3, settings, batch_id, at)
+        _report_resolved_errors(s3, settings, batch_id, record.get("resolvedErrors") or [])
     return record
+
+
+def _report_resolved_errors(s3: Any, settings: Settings, batch_id: str,
+                            resolved: list[dict[str, Any]]) -> None:
+    """The batch report says which earlier failures the completed batch resolved (the API
+    keeps them among the batch's errors, with no way to mark one resolved)."""
+    if not resolved:
+        return
+    work, key = settings.batch_work_bucket, storage.report_key(batch_id)
+    try:
+        report = storage.get_json(s3, work, key)
+    except s3.exceptions.NoSuchKey:
+        return  # an empty batch ends without a report
+    if report.get("resolvedErrors") != resolved:
+        storage.put_json(s3, work, key, {**report, "resolvedErrors": resolved})

@@ -235,6 +235,18 @@ def test_most_images_without_a_serial_number_is_said_first_and_plainly() -> None
     assert page.index('id="images-section"') < page.index('id="engineering"')
 
 
+def test_a_failure_a_redrive_recovered_from_is_shown_resolved() -> None:
+    failure = "Ingest failed: 5 image(s) in 2 group(s) have no outcome (groups [1, 2])"
+    batch = described(errors=[failure], resolvedErrors=[
+        {"error": failure, "resolvedAt": "2024-06-01T13:00:00Z"}])
+    elements = parse(render_html(batch, [ingested("a.jpg")]))
+
+    assert elements.text["resolved-errors"] == f"{failure} (resolved 2024-06-01T13:00:00Z)"
+    assert elements.text["batch-errors"] == failure  # the API's list is as it is
+    assert "resolved-errors" not in parse(render_html(described(errors=[failure]),
+                                                      [ingested("a.jpg")])).text
+
+
 def test_a_batch_still_running_is_not_judged_yet() -> None:
     rows = [dead_letter("x.jpg", "Unknown Serial Number"), ingested("a.jpg")]
     elements = parse(render_html(described("RUNNING"), rows))

@@ -46,6 +46,19 @@ def test_a_failed_map_run_says_how_many_images_in_how_many_groups_have_no_outcom
     record = batch_record.read_batch_record(services.s3, services.settings, batch_id)
     assert record["executionFailures"] == [expected]
 
+    # The re-drive works the other groups and completes the batch: its report says the
+    # failure was resolved.
+    for item in items[1:]:
+        batch_steps.ingest_group(services, batch_id, bucket, key, item["group"], item["entries"])
+    batch_steps.summarize_batch(services.s3, services.api, services.settings, batch_id)
+    at = "2024-06-01T13:00:00Z"
+    batch_steps.mark_batch_status(services.api, services.s3, services.settings, batch_id,
+                                  "processingEnd", at)
+    report = storage.get_json(services.s3, services.settings.batch_work_bucket,
+                              storage.report_key(batch_id))
+    assert report["resolvedErrors"] == [{"error": expected, "resolvedAt": at}]
+    assert report["counts"] == {"ingested": 8}
+
 
 def test_without_a_manifest_the_map_run_error_is_recorded_as_it_came(
         services: Services, standin_api: StandinApi) -> None:
