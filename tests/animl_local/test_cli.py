@@ -15,7 +15,6 @@ from PIL import Image
 from animl_local.cli import main
 from animl_local.samples import write_sample_folder
 from tests.conftest import CAMERA_TRAPS, jpeg_bytes, zip_bytes
-from tests.terminal import read_until_closed
 
 # Runs whole batches on the embedded engine (or deploys, or packages): the full tier.
 pytestmark = pytest.mark.slow
@@ -261,22 +260,6 @@ def test_an_out_folder_holding_a_report_is_refused_unless_forced(tmp_path: Path,
                     for p in (out / "serving").rglob("*") if p.is_file())
     assert copied == sorted(k for image in second["images"] for k in image["keys"])
     assert len(second["images"]) == 1 and len(copied) == 3  # original, medium, small
-
-
-def test_progress_shows_on_a_terminal(tmp_path: Path) -> None:
-    import os
-    import pty
-
-    write_sample_folder(tmp_path / "cards", count=3)
-    primary, secondary = pty.openpty()
-    done = subprocess.run([sys.executable, "-m", "animl_local.cli", "run", str(tmp_path / "cards"),
-                           "--out", str(tmp_path / "out")], stderr=secondary,
-                          stdout=subprocess.PIPE, text=True, timeout=300)
-    os.close(secondary)
-    shown = read_until_closed(primary)
-    assert done.returncode == 0
-    assert b"of 3 images done" in shown
-    assert b"images done" not in done.stdout.encode()  # progress is for the terminal only
 
 
 def test_tearing_down_a_stage_that_keeps_its_data_needs_yes() -> None:
