@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import threading
 import time
 import uuid
@@ -84,13 +85,21 @@ def _image_pool(processes: int) -> Iterator[None]:
     if processes <= 0:
         yield
         return
-    pool = ProcessPoolExecutor(max_workers=processes, mp_context=get_context("spawn"))
+    pool = ProcessPoolExecutor(max_workers=processes, mp_context=get_context("spawn"),
+                               initializer=_ignore_interrupts)
     use_image_pool(pool)
     try:
         yield
     finally:
         use_image_pool(None)
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _ignore_interrupts() -> None:
+    """In an image worker: Ctrl-C reaches the terminal's whole process group, but the stage
+    decides when its workers end (the pool's shutdown), so none dies mid-image with a traceback
+    that a handler thread would then print."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def chalice_functions() -> list[FunctionSpec]:

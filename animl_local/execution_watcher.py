@@ -35,17 +35,22 @@ class ExecutionWatcher:
         """Block until the execution ends (stopping it after `timeout_seconds`); report a bad
         end; returns its description."""
         deadline = time.monotonic() + timeout_seconds
-        while True:
-            description = self.sfn.describe_execution(executionArn=execution_arn)
-            if description["status"] in TERMINAL:
-                break
-            if time.monotonic() > deadline:
-                self.sfn.stop_execution(executionArn=execution_arn, error="LocalTimeout",
-                                        cause=f"no end after {timeout_seconds} s")
-                continue
-            if on_progress:
-                on_progress()
-            time.sleep(poll_seconds)
+        try:
+            while True:
+                description = self.sfn.describe_execution(executionArn=execution_arn)
+                if description["status"] in TERMINAL:
+                    break
+                if time.monotonic() > deadline:
+                    self.sfn.stop_execution(executionArn=execution_arn, error="LocalTimeout",
+                                            cause=f"no end after {timeout_seconds} s")
+                    continue
+                if on_progress:
+                    on_progress()
+                time.sleep(poll_seconds)
+        except BaseException:  # Ctrl-C, SIGTERM: the execution stops before the stage does
+            self.sfn.stop_execution(executionArn=execution_arn, error="Interrupted",
+                                    cause="the local run was interrupted")
+            raise
         if on_progress:
             on_progress()  # the final count
         self.report_if_ended_badly(description)
