@@ -87,6 +87,11 @@ def _image_pool(processes: int) -> Iterator[None]:
         return
     pool = ProcessPoolExecutor(max_workers=processes, mp_context=get_context("spawn"),
                                initializer=_ignore_interrupts)
+    # Start the workers now, while the stage provisions and the archive uploads: each spawns
+    # an interpreter and imports the image code (seconds each on a busy machine), which the
+    # first group's images would otherwise wait for.
+    for _ in range(processes):
+        pool.submit(_import_image_code)
     use_image_pool(pool)
     try:
         yield
@@ -100,6 +105,10 @@ def _ignore_interrupts() -> None:
     decides when its workers end (the pool's shutdown), so none dies mid-image with a traceback
     that a handler thread would then print."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _import_image_code() -> None:
+    import functions.image.ingest_image  # noqa: F401
 
 
 def chalice_functions() -> list[FunctionSpec]:
