@@ -6,12 +6,14 @@ Used by `animl-ingest run` and the benchmarks.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,7 +114,7 @@ def run_batch(archive: Path, original_name: str, out: Path | None, serial: str |
     tell = progress.phase if progress else _silent
     tell(STARTING)
     with StandinApi(db_path, api_key, aws=aws) as api, \
-            EmbeddedStage(settings, api.url, api_key) as stage:
+            EmbeddedStage(settings, api.url, api_key) as stage, _quiet_if_interrupted():
         client = AnimlApiClient(api.url, api_key)
         tell(UPLOADING)
         put_part = _counting_parts(stage.put_part, archive, progress) if progress else \
@@ -151,6 +153,18 @@ def run_batch(archive: Path, original_name: str, out: Path | None, serial: str |
         reason = failure_line(execution, batch)
     return RunResult(batch_id, description["status"], out, counts, reason,
                      time.monotonic() - started, report_seconds)
+
+
+@contextmanager
+def _quiet_if_interrupted() -> Iterator[None]:
+    """On Ctrl-C or SIGTERM, the stand-in API's requests still in flight fail against a store
+    that closes as the run unwinds; their error logs are not news to the user who stopped it."""
+    try:
+        yield
+    except BaseException as stop:
+        if not isinstance(stop, Exception):
+            logging.getLogger("animl_local.standin_api").setLevel(logging.CRITICAL)
+        raise
 
 
 def _silent(phase: str) -> None:
