@@ -160,7 +160,8 @@ def a_folder_without_images(tmp: Path) -> Path:
 def test_paths_that_cannot_be_ingested_get_one_clear_line(tmp_path: Path, make_path,
                                                           message: str) -> None:
     path = make_path(tmp_path)
-    code, stdout, stderr = run_cli("run", str(path), "--out", str(tmp_path / "out"))
+    # --quiet: the progress lines aside, the error is the one line.
+    code, stdout, stderr = run_cli("run", str(path), "--out", str(tmp_path / "out"), "--quiet")
     assert code == 2
     assert message in stderr
     assert "Traceback" not in stderr and len(stderr.strip().splitlines()) == 1
@@ -173,7 +174,7 @@ def test_a_bad_archive_fails_with_its_reason_and_a_report(tmp_path: Path) -> Non
     archive.write_bytes(b"this is not a zip archive\n" * 40)
     out = tmp_path / "out"
 
-    code, stdout, stderr = run_cli("run", str(archive), "--out", str(out))
+    code, stdout, stderr = run_cli("run", str(archive), "--out", str(out), "--quiet")
 
     assert code == 1
     assert "Traceback" not in stderr
