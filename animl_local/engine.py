@@ -15,9 +15,11 @@ badly.
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import os
+import signal
 import threading
 import time
 import uuid
@@ -84,13 +86,37 @@ def _image_pool(processes: int) -> Iterator[None]:
     if processes <= 0:
         yield
         return
-    pool = ProcessPoolExecutor(max_workers=processes, mp_context=get_context("spawn"))
+    # Ctrl-C reaches the terminal's whole process group, but the stage decides when its
+    # workers end (the pool's shutdown): a worker ignores SIGINT, from its start (a disposition
+    # ignored across exec stays ignored) and after (the initializer; builtins, so that
+    # unpickling them imports nothing of ours).
+    pool = ProcessPoolExecutor(max_workers=processes, mp_context=get_context("spawn"),
+                               initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN))
+    # Start the workers now, while the stage provisions and the archive uploads: each spawns
+    # an interpreter and imports the image code (seconds each on a busy machine), which the
+    # first group's images would otherwise wait for.
+    with _interrupts_ignored():
+        for _ in range(processes):
+            pool.submit(importlib.import_module, "functions.image.ingest_image")
     use_image_pool(pool)
     try:
         yield
     finally:
         use_image_pool(None)
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextmanager
+def _interrupts_ignored() -> Iterator[None]:
+    """SIGINT ignored meanwhile, in the main thread (elsewhere signals cannot be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def chalice_functions() -> list[FunctionSpec]:

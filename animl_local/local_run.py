@@ -6,16 +6,28 @@ Used by `animl-ingest run` and the benchmarks.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from animl_local.progress import (
+    COPYING,
+    INSPECTING,
+    READING_OUTCOMES,
+    STARTING,
+    STOPPING,
+    UPLOADING,
+    WRITING_REPORT,
+    Progress,
+)
 from animl_local.secret_redaction import keep_secret
 from functions.platform import reasons
 from functions.platform.settings import Settings
@@ -80,11 +92,11 @@ def claim_out_folder(out: Path | None, force: bool) -> None:
 
 
 def run_batch(archive: Path, original_name: str, out: Path | None, serial: str | None,
-              scratch: Path, on_progress: Callable[[Any, str], Callable[[int], None]] | None = None,
+              scratch: Path, progress: Progress | None = None,
               settings: Settings | None = None) -> RunResult:
     """Create the batch as the web app would, upload it, and wait for the state machine.
 
-    `on_progress(s3, batch_id)`, when given, makes the callback that sees the images done."""
+    `progress`, when given, is told each phase and the images done."""
     from animl_local import operations, report
     from animl_local.engine import ACCOUNT_ID, EmbeddedStage
     from animl_local.html_report import write_html_report
@@ -99,26 +111,37 @@ def run_batch(archive: Path, original_name: str, out: Path | None, serial: str |
     settings = settings or local_settings()
     aws = StandinAws(settings.stage, settings.region, ACCOUNT_ID)
     started = time.monotonic()
+    tell = progress.phase if progress else _silent
+    tell(STARTING)
     with StandinApi(db_path, api_key, aws=aws) as api, \
-            EmbeddedStage(settings, api.url, api_key) as stage:
+            EmbeddedStage(settings, api.url, api_key) as stage, _quiet_if_interrupted():
         client = AnimlApiClient(api.url, api_key)
-        batch_id = upload_batch(client, archive, original_name, serial, put_part=stage.put_part)
+        tell(UPLOADING)
+        put_part = _counting_parts(stage.put_part, archive, progress) if progress else \
+            stage.put_part
+        batch_id = upload_batch(client, archive, original_name, serial, put_part=put_part)
         out = out or Path("animl-out") / batch_id
         out.mkdir(parents=True, exist_ok=True)
         s3 = stage.client("s3")
-        progress = on_progress(s3, batch_id) if on_progress else None
-        description = stage.wait_for_execution(batch_id, on_progress=progress)
+        tell(INSPECTING)
+        on_count = _image_counter(progress, s3, settings, api.store, batch_id) if progress \
+            else None
+        description = stage.wait_for_execution(batch_id, on_progress=on_count)
         ended = time.monotonic()
+        tell(READING_OUTCOMES)
         images, complete = report.batch_images(s3, settings, batch_id)
         described = operations.describe_batch(stage.client("stepfunctions"), s3, settings,
                                               ACCOUNT_ID, batch_id)
         execution = report.execution_summary(described, stage.invocations.counts,
                                              stage.workflow_functions())
+        tell(COPYING)
         report.mirror_objects(s3, settings, images, out)
+        tell(WRITING_REPORT)
         batch = read_batch_record(s3, settings, batch_id)
         report.write_report(out, batch, api.store.batch_counts(batch_id), execution, images,
                             complete)
         write_html_report(out / "report.html", described, images)
+        tell(STOPPING)
     # Closed, so its write-ahead log is checkpointed into the file copied.
     shutil.copy(db_path, out / "animl-api.sqlite3")
     report_seconds = time.monotonic() - ended
@@ -130,6 +153,58 @@ def run_batch(archive: Path, original_name: str, out: Path | None, serial: str |
         reason = failure_line(execution, batch)
     return RunResult(batch_id, description["status"], out, counts, reason,
                      time.monotonic() - started, report_seconds)
+
+
+@contextmanager
+def _quiet_if_interrupted() -> Iterator[None]:
+    """On Ctrl-C or SIGTERM, the stand-in API's requests still in flight fail against a store
+    that closes as the run unwinds; their error logs are not news to the user who stopped it."""
+    try:
+        yield
+    except BaseException as stop:
+        if not isinstance(stop, Exception):
+            logging.getLogger("animl_local.standin_api").setLevel(logging.CRITICAL)
+        raise
+
+
+def _silent(phase: str) -> None:
+    pass
+
+
+def _image_counter(progress: Progress, s3: Any, settings: Settings, store: Any,
+                   batch_id: str) -> Callable[[int], None]:
+    """Passes the images done on with the batch's total (read until the archive's inspection
+    has recorded it, then kept). `done` counts outcomes, written a whole group at a time; what
+    the web app sees (images and image errors in the API) moves one image at a time."""
+    from functions.batch.batch_record import read_batch_record
+
+    known: dict[str, int] = {}
+
+    def count(done: int) -> None:
+        if "total" not in known:
+            total = read_batch_record(s3, settings, batch_id).get("total")
+            if total is None:
+                progress.images(done, None)
+                return
+            known["total"] = int(total)
+        seen = store.batch_counts(batch_id)
+        in_api = min(known["total"], seen["images"] + seen["imageErrors"])
+        progress.images(max(done, in_api), known["total"])
+    return count
+
+
+def _counting_parts(put_part: Callable[[dict[str, Any], int, Any], str], archive: Path,
+                    progress: Progress) -> Callable[[dict[str, Any], int, Any], str]:
+    """`put_part` that tells `progress` the bytes uploaded so far."""
+    size = archive.stat().st_size
+    sent = [0]
+
+    def put(created: dict[str, Any], number: int, body: Any) -> str:
+        etag = put_part(created, number, body)
+        sent[0] += len(body)
+        progress.uploaded(sent[0], size)
+        return etag
+    return put
 
 
 def failure_line(execution: dict[str, Any], batch: dict[str, Any] | None) -> str:

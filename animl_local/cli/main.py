@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 from animl_local.cli import deploy, executions, operate, run, serve
 from animl_local.cli.errors import (
@@ -59,10 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("animl-ingest: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        _exit_now(EXIT_INTERRUPTED)
     except Terminated:
         print("animl-ingest: terminated", file=sys.stderr)
-        return EXIT_TERMINATED
+        _exit_now(EXIT_TERMINATED)
     except Exception as exc:  # one line for the user, details under --debug
         if args.debug:
             raise
@@ -71,6 +72,16 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_now(status: int) -> NoReturn:
+    """Ends the process once a signal has unwound every `with` (temp files, worker processes,
+    servers, the stage's pool are gone by now). Threads of an execution the run stopped may still
+    be finishing a Lambda's call against a stage that is gone; the interpreter would wait for
+    them (seconds, past the 5 s a stop may take) for nothing."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 EXAMPLES = {

@@ -4,9 +4,10 @@ the web app does) and `sample` (camera-trap-like images to try them on)."""
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import tempfile
-from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from animl_local.local_run import (
     claim_out_folder,
     run_batch,
 )
+from animl_local.progress import CLEANING_UP, ZIPPING, Progress
 
 
 def add_commands(commands: Any) -> None:
@@ -27,6 +29,8 @@ def add_commands(commands: Any) -> None:
     run.add_argument("--serial", help="serial number override for every image of the batch")
     run.add_argument("--force", action="store_true",
                      help="clear an --out folder that already holds a report (refused otherwise)")
+    run.add_argument("--quiet", action="store_true",
+                     help="no progress on stderr (the closing line and errors still show)")
     run.set_defaults(command=command_run)
 
     upload = commands.add_parser("upload", help="create a batch and upload PATH as its zip, as "
@@ -44,13 +48,20 @@ def add_commands(commands: Any) -> None:
 
 def command_run(args: argparse.Namespace) -> int:
     _claim_out(args.out, args.force)
-    show_progress = sys.stderr.isatty()
-    with tempfile.TemporaryDirectory(prefix="animl-ingest-") as scratch:
+    if not args.debug:
+        # Many concurrent handlers share a client's pool of 10 connections to the local
+        # endpoint; a connection past that is closed, not lost: no news for the user.
+        logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
+    # The progress outlives the scratch folder: removing the temp zip takes a moment too.
+    with _progress(args.quiet) as progress, \
+            tempfile.TemporaryDirectory(prefix="animl-ingest-") as scratch:
+        if progress and args.path.is_dir():
+            progress.phase(ZIPPING)
         archive = _archive(args.path, Path(scratch))
         result = run_batch(archive, args.path.name, args.out, args.serial, Path(scratch),
-                           on_progress=terminal_progress if show_progress else None)
-    if show_progress:
-        print(file=sys.stderr)  # past the progress line
+                           progress=progress)
+        if progress:
+            progress.phase(CLEANING_UP)
     counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(result.counts.items()))
     counts = counts or "no images"
     if result.status == "SUCCEEDED":
@@ -95,15 +106,8 @@ def _archive(path: Path, scratch: Path) -> Path:
         raise UserError(str(exc)) from None
 
 
-def terminal_progress(s3: Any, batch_id: str) -> Callable[[int], None]:
-    """`batch: n of N images done`, rewritten in place on stderr."""
-    from animl_local.local_run import local_settings
-    from functions.batch.batch_record import read_batch_record
-
-    settings = local_settings()
-
-    def show(done: int) -> None:
-        total = read_batch_record(s3, settings, batch_id).get("total")
-        of_total = f" of {total}" if total is not None else ""
-        print(f"\r{batch_id}: {done}{of_total} images done", end="", file=sys.stderr, flush=True)
-    return show
+def _progress(quiet: bool) -> AbstractContextManager[Progress | None]:
+    """The run's progress on stderr, rewritten in place on a terminal; none with --quiet."""
+    if quiet:
+        return nullcontext()
+    return Progress(sys.stderr, terminal=sys.stderr.isatty())

@@ -4,8 +4,11 @@ commands (with AWS_ENDPOINT_URL) work on it as on AWS."""
 from __future__ import annotations
 
 import argparse
+import logging
 import secrets
+import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,9 @@ def add_commands(commands: Any) -> None:
         "serve", help="keep the embedded stage running behind a local AWS endpoint, so other "
                       "commands (with AWS_ENDPOINT_URL) work on it as on AWS")
     serve.add_argument("--port", type=int, default=5000, help="AWS endpoint port (0: any)")
+    serve.add_argument("--verbose", action="store_true",
+                       help="also log every HTTP request to the endpoint (by default one line "
+                            "per execution started, ended or re-driven)")
     serve.set_defaults(command=command_serve)
 
 
@@ -28,6 +34,9 @@ def command_serve(args: argparse.Namespace) -> int:
     from animl_local.standin_api import StandinApi, StandinAws
 
     settings = local_settings()
+    # The endpoint's server (werkzeug) logs each request on its own handler: the operator
+    # commands poll, so that is several lines a second that say nothing about the batches.
+    logging.getLogger("werkzeug").setLevel(logging.INFO if args.verbose else logging.WARNING)
     api_key = secrets.token_urlsafe(24)
     keep_secret(api_key)
     aws = StandinAws(settings.stage, settings.region, ACCOUNT_ID)
@@ -40,8 +49,10 @@ def command_serve(args: argparse.Namespace) -> int:
         print(f"stage {settings.stage} served (stand-in API {api.url}): paste the line above "
               "into another shell to operate it (no AWS credentials needed); Ctrl-C stops it",
               flush=True)
-        try:
-            stage.watcher.watch_forever()
-        except KeyboardInterrupt:
-            print("stopped", flush=True)
+        # Until Ctrl-C (130) or SIGTERM (143): main says which, once everything has unwound.
+        stage.watcher.watch_forever(on_event=_log_event)
     return EXIT_OK
+
+
+def _log_event(line: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {line}", file=sys.stderr, flush=True)

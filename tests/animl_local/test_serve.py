@@ -23,12 +23,14 @@ pytestmark = pytest.mark.slow
 
 
 @contextmanager
-def serving(logs: Path, *options: str) -> Iterator[dict[str, str]]:
-    """`animl-ingest [options] serve` on a free port, its stderr in `logs`; yields the
-    environment for other commands."""
+def serving(logs: Path, *options: str, serve_options: tuple[str, ...] = ()
+            ) -> Iterator[dict[str, str]]:
+    """`animl-ingest [options] serve [serve_options]` on a free port, its stderr in `logs`;
+    yields the environment for other commands."""
     with logs.open("w") as stderr:
         proc = subprocess.Popen([sys.executable, "-m", "animl_local.cli", *options, "serve",
-                                 "--port", "0"], stdout=subprocess.PIPE, stderr=stderr, text=True)
+                                 "--port", "0", *serve_options],
+                                stdout=subprocess.PIPE, stderr=stderr, text=True)
         try:
             line = proc.stdout.readline()
             endpoint = re.search(r"AWS_ENDPOINT_URL=(\S+)", line)
@@ -83,6 +85,20 @@ def test_uploads_and_inspection_from_other_processes(served: dict[str, str],
     history = cli(served, "executions", "history", bad, "--stage", "local")
     assert "BatchFailed" in history
     assert "Bad archive" in cli(served, "executions", "describe", bad, "--stage", "local")
+
+    # serve's log: one line per batch event, none per HTTP request (there were hundreds).
+    logged = (tmp_path / "serve.log").read_text()
+    events = [line.split(" ", 1)[1] for line in logged.splitlines()]
+    assert events == [f"execution {batch_id} started (upload seen)",
+                      f"execution {batch_id} ended SUCCEEDED",
+                      f"execution {bad} started (upload seen)",
+                      f"execution {bad} ended FAILED"], logged
+
+
+def test_verbose_serve_logs_the_requests_too(tmp_path: Path) -> None:
+    with serving(tmp_path / "serve.log", serve_options=("--verbose",)) as env:
+        cli(env, "executions", "list", "--stage", "local")
+    assert "HTTP/1.1" in (tmp_path / "serve.log").read_text()
 
 
 def test_debug_never_prints_the_api_key(tmp_path: Path) -> None:
