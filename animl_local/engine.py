@@ -15,6 +15,7 @@ badly.
 
 from __future__ import annotations
 
+import copy
 import importlib
 import io
 import json
@@ -382,24 +383,40 @@ def _lambda_environment(settings: Settings) -> AbstractContextManager[None]:
 
 
 @contextmanager
+def moto_config_restored() -> Iterator[None]:
+    """A server in this process takes `/moto-api/config` into moto's global config, where it
+    outlives the server: put it back, or later in-process mocks run with the engine on."""
+    from moto.core import config as moto_config
+
+    live: dict[str, Any] = moto_config.default_user_config  # type: ignore[assignment]
+    saved = copy.deepcopy(live)
+    try:
+        yield
+    finally:
+        live.clear()
+        live.update(saved)
+
+
+@contextmanager
 def _moto_server(port: int) -> Iterator[str]:
     """A moto server on loopback, with the engine switched on; this process's clients use it."""
     from moto.server import ThreadedMotoServer
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    assert server._server is not None  # started above
-    url = f"http://127.0.0.1:{server._server.server_port}"  # the port it took
-    # The interpreter calls Lambda on localhost:MOTO_PORT; every boto3 client here, the
-    # handlers' included, follows AWS_ENDPOINT_URL.
-    try:
-        with _environment({"AWS_ENDPOINT_URL": url, "MOTO_PORT": url.rsplit(":", 1)[1]}):
-            config: dict[str, Any] = {**ENGINE_CONFIG}
-            requests.post(f"{url}/moto-api/config", json=config,
-                          timeout=10).raise_for_status()
-            yield url
-    finally:
-        server.stop()
+    with moto_config_restored():
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        assert server._server is not None  # started above
+        url = f"http://127.0.0.1:{server._server.server_port}"  # the port it took
+        # The interpreter calls Lambda on localhost:MOTO_PORT; every boto3 client here, the
+        # handlers' included, follows AWS_ENDPOINT_URL.
+        try:
+            with _environment({"AWS_ENDPOINT_URL": url, "MOTO_PORT": url.rsplit(":", 1)[1]}):
+                config: dict[str, Any] = {**ENGINE_CONFIG}
+                requests.post(f"{url}/moto-api/config", json=config,
+                              timeout=10).raise_for_status()
+                yield url
+        finally:
+            server.stop()
 
 
 def _placeholder_code() -> bytes:

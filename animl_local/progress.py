@@ -80,7 +80,8 @@ class Progress:
         with self._lock:
             if self._terminal:
                 self._redraw()
-            elif self._phase == INGESTING and done * PLAIN_STEPS // total > self._steps_shown:
+            elif (self._phase == INGESTING and total
+                  and done * PLAIN_STEPS // total > self._steps_shown):  # an empty zip has none
                 self._steps_shown = done * PLAIN_STEPS // total
                 self._print_line(self._line())
 

@@ -20,7 +20,7 @@ from moto.server import ThreadedMotoServer
 from animl_local import moto_cloudformation, webapp
 from animl_local.aws_stage import Stage
 from animl_local.deploy import DeployError, deploy, teardown
-from animl_local.engine import ENGINE_CONFIG, LOCAL_TUNING
+from animl_local.engine import ENGINE_CONFIG, LOCAL_TUNING, moto_config_restored
 from animl_local.lambda_adapter import handlers_serve_invocations
 from animl_local.stack import MOTO_PARAMETERS, STAGE_SETTINGS_PATH
 from animl_local.standin_api import StandinApi, StandinAws
@@ -54,10 +54,12 @@ def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("AWS_ENDPOINT_URL", url)
     monkeypatch.setenv("MOTO_PORT", str(port))
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    requests.post(f"{url}/moto-api/config", json=ENGINE_CONFIG, timeout=10).raise_for_status()
-    moto_cloudformation.install()
-    yield url
-    server.stop()
+    with moto_config_restored():  # the config below is global in this process
+        requests.post(f"{url}/moto-api/config", json=ENGINE_CONFIG,
+                      timeout=10).raise_for_status()
+        moto_cloudformation.install()
+        yield url
+        server.stop()
 
 
 @pytest.fixture

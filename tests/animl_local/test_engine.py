@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from animl_local import stack
+import copy
+
+from moto.core import config as moto_config
+
+from animl_local import engine, stack
 from animl_local.engine import EmbeddedStage
 
 
@@ -32,3 +36,14 @@ def test_the_embedded_stage_is_the_stages_stack_on_moto(stage: EmbeddedStage) ->
     # The state machine invokes the functions the engine made (under Chalice's names).
     assert all(arn in machine["definition"] for name, arn in stage.function_arns.items()
                if name in stack.state_machine_functions(sorted(stage.function_arns)))
+
+
+def test_a_moto_server_leaves_moto_s_global_config_as_it_found_it() -> None:
+    # The server's /moto-api/config is moto's process-wide config: left on, every later
+    # in-process mock would run state machines (an ended execution's name then answers again).
+    before = copy.deepcopy(moto_config.default_user_config)
+
+    with engine._moto_server(0):
+        assert moto_config.default_user_config["stepfunctions"]["execute_state_machine"]
+
+    assert moto_config.default_user_config == before
