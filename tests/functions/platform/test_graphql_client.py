@@ -176,14 +176,14 @@ def test_transient_failures_are_retried_until_the_service_answers(scripted) -> N
 
 
 def test_a_lost_connection_and_a_timeout_are_retried(scripted) -> None:
-    server = scripted(Answer(hang_up=True), Answer(delay=1.5), Answer(200))
+    server = scripted(Answer(hang_up=True), Answer(delay=6), Answer(200))
     clock = FakeClock(remaining=600)
-    client = retrying_client(server.url, clock, timeout=0.5)
+    client = retrying_client(server.url, clock, timeout=2)
     assert client.execute(A_QUERY, IMAGE) == {"image": {"_id": "p:h"}}
     assert len(server.requests) == 3
 
 
-@pytest.mark.parametrize("lost", [Answer(503), Answer(500), Answer(delay=1.5),
+@pytest.mark.parametrize("lost", [Answer(503), Answer(500), Answer(delay=6),
                                   Answer(hang_up=True)])
 def test_after_a_lost_answer_done_already_is_asked_and_its_answer_taken(scripted, lost) -> None:
     """A failure the service may have acted on: the mutation is not sent again once done."""
@@ -194,7 +194,7 @@ def test_after_a_lost_answer_done_already_is_asked_and_its_answer_taken(scripted
         asked.append(len(server.requests))
         return {"image": {"_id": "found"}}
 
-    client = retrying_client(server.url, FakeClock(remaining=600), timeout=0.5)
+    client = retrying_client(server.url, FakeClock(remaining=600), timeout=2)
     assert client.execute(A_QUERY, IMAGE, done_already) == {"image": {"_id": "found"}}
     assert asked == [1] and len(server.requests) == 1
 
@@ -263,12 +263,12 @@ def test_without_time_left_one_attempt_is_made_and_not_repeated(scripted) -> Non
 
 
 def test_an_attempt_waits_no_longer_than_the_time_left(scripted) -> None:
-    server = scripted(Answer(delay=5))
+    server = scripted(Answer(delay=60))
     clock = FakeClock(remaining=POLICY.margin_seconds + 1.5)
     started = time.monotonic()
     with pytest.raises(AnimlApiUnavailable, match="unreachable"):
         retrying_client(server.url, clock, timeout=30).execute(A_QUERY, IMAGE)
-    assert time.monotonic() - started < 4  # 1.5 s, not the client's 30 s timeout
+    assert time.monotonic() - started < 20  # 1.5 s, not the client's 30 s timeout
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404])
