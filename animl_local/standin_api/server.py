@@ -32,6 +32,7 @@ from graphql import (
     value_from_ast_untyped,
 )
 
+from animl_local.standin_api import paging
 from animl_local.standin_api.store import ApiError, Store
 from functions.platform.settings import Settings
 
@@ -50,6 +51,15 @@ class Resolvers:
 
     def image(self, info: Any, input: dict[str, Any]) -> Any:
         return self.store.image_or_not_found(input["imageId"])
+
+    def imageErrors(self, info: Any, input: dict[str, Any]) -> Any:
+        # The service counts the batch's errors, then pages them (`paging`).
+        errors = self.store.image_errors(input["filters"]["batch"])
+        found = paging.page(errors, input, dates=frozenset({"created"}))
+        return {"pageInfo": {"previous": found.previous, "hasPrevious": found.has_previous,
+                             "next": found.next, "hasNext": found.has_next,
+                             "count": len(errors)},
+                "errors": found.results}
 
     def createUpload(self, info: Any, input: dict[str, Any]) -> Any:
         batch = self.store.create_batch(input["originalFile"])

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 import pytest
 import requests
 
@@ -14,6 +17,14 @@ from functions.platform.graphql_client import (
     AnimlApiRejected,
 )
 from tests.conftest import API_KEY, TEST_SETTINGS, create_batch
+
+PAGE_QUERY = """
+query ImageErrors($input: QueryImageErrorsInput!) {
+  imageErrors(input: $input) {
+    pageInfo { previous hasPrevious next hasNext count }
+    errors { _id image path error created }
+  }
+}"""
 
 
 def md(**fields: object) -> dict:
@@ -148,6 +159,14 @@ def test_create_upload_takes_only_what_the_service_takes(
      "{ createImage(input: $input) { imageAttempt { _id } } }",
      {"input": {"md": ["not", "an", "object"]}}),
     ("query { image(input: {imageId: \"x\"}) { _id ", None),
+    (PAGE_QUERY, {"input": {"limit": 5}}),  # filters are required
+    (PAGE_QUERY, {"input": {"filters": {}}}),  # and so is their batch
+    (PAGE_QUERY, {"input": {"batch": "b", "filters": {"batch": "b"}}}),  # not a field here
+    (PAGE_QUERY, {"input": {"filters": {"batch": "b"}, "limit": "ten"}}),
+    ("query E($input: QueryImageErrorsInput!) { imageErrors(input: $input) "
+     "{ pageInfo { total } } }", {"input": {"filters": {"batch": "b"}}}),
+    ("query E($input: QueryImageErrorsInput!) { imageErrors(input: $input) }",
+     {"input": {"filters": {"batch": "b"}}}),
 ])
 def test_what_the_schema_refuses_gets_http_400(standin_api: StandinApi, query: str,
                                                variables: dict | None) -> None:
@@ -266,3 +285,155 @@ def test_concurrent_requests_all_get_their_answer(standin_api: StandinApi,
 
     assert answers == [[] for _ in range(160)]
     assert len(standin_api.store.images(None)) == 160
+
+
+
+# imageErrors, paged as the service pages them (animl_local/standin_api/paging.py).
+
+def image_errors_page(client: AnimlApiClient, batch_id: str, **paging: object) -> dict:
+    return client.execute(PAGE_QUERY, {"input": {"filters": {"batch": batch_id}, **paging}})[
+        "imageErrors"]
+
+
+def walk(client: AnimlApiClient, batch_id: str, **paging: object) -> list[dict]:
+    """Every page from the first, following `next` while `hasNext`; its errors in order."""
+    found: list[dict] = []
+    while True:
+        page = image_errors_page(client, batch_id, **paging)
+        found += page["errors"]
+        if not page["pageInfo"]["hasNext"]:
+            assert page["pageInfo"]["next"] is not None or not page["errors"]
+            return found
+        paging = {**paging, "next": page["pageInfo"]["next"]}
+
+
+def errors_of_a_batch(standin_api: StandinApi, client: AnimlApiClient, count: int) -> str:
+    batch_id = create_batch(client)
+    for number in range(count):
+        standin_api.store.create_image_error(f"cam/{number}.JPG", batch_id, "bad")
+    standin_api.store.create_image_error("cam/0.JPG", "batch-other", "bad")
+    return batch_id
+
+
+def errors_with_and_without_a_path(client: AnimlApiClient) -> str:
+    batch_id = create_batch(client, serial="CAM-1")
+    for number in range(3):  # createImage's ImageErrors have a path; createImageError's none
+        client.create_image(md(Hash=f"h{number}", batchId=batch_id, Path=f"cam/{number}.jpg",
+                               errors=["bad"]))
+        client.create_image_error(f"cam/x{number}.jpg", batch_id, "refused")
+    return batch_id
+
+
+def test_image_errors_are_the_batchs_fifty_at_a_time_by_id_descending(
+        standin_api: StandinApi, api_client: AnimlApiClient) -> None:
+    batch_id = errors_of_a_batch(standin_api, api_client, 60)
+    ids = sorted((e["_id"] for e in standin_api.store.image_errors(batch_id)), reverse=True)
+
+    page = image_errors_page(api_client, batch_id)
+
+    assert [e["_id"] for e in page["errors"]] == ids[:50]
+    info = page["pageInfo"]
+    assert (info["count"], info["hasNext"], info["hasPrevious"]) == (60, True, False)
+    assert info["previous"] and info["next"]
+    assert [e["_id"] for e in walk(api_client, batch_id, limit=7)] == ids
+
+
+@pytest.mark.parametrize(("limit", "size"), [(0, 1), (-3, 1), (None, 1), (301, 300),
+                                             (10_000, 300), (300, 300)])
+def test_a_page_holds_one_to_three_hundred(standin_api: StandinApi, api_client: AnimlApiClient,
+                                           limit: int | None, size: int) -> None:
+    batch_id = errors_of_a_batch(standin_api, api_client, 302)
+    assert len(image_errors_page(api_client, batch_id, limit=limit)["errors"]) == size
+
+
+@pytest.mark.parametrize("ascending", [False, True])
+def test_paged_by_created_the_errors_come_in_time_order_each_once(
+        standin_api: StandinApi, api_client: AnimlApiClient, ascending: bool) -> None:
+    batch_id = errors_of_a_batch(standin_api, api_client, 40)
+    stored = standin_api.store.image_errors(batch_id)
+    expected = sorted(stored, key=lambda e: (e["created"], e["_id"]), reverse=not ascending)
+
+    found = walk(api_client, batch_id, limit=3, paginatedField="created",
+                 sortAscending=ascending)
+
+    assert [e["_id"] for e in found] == [e["_id"] for e in expected]
+
+
+@pytest.mark.parametrize("ascending", [False, True])
+def test_errors_without_the_paged_field_sort_as_null_and_are_each_read_once(
+        standin_api: StandinApi, api_client: AnimlApiClient, ascending: bool) -> None:
+    batch_id = errors_with_and_without_a_path(api_client)
+    stored = standin_api.store.image_errors(batch_id)
+    with_path = sorted((e for e in stored if e["path"]), key=lambda e: (e["path"], e["_id"]))
+    without = sorted((e for e in stored if not e["path"]), key=lambda e: e["_id"])
+    expected = without + with_path  # a missing value sorts first, as null
+    if not ascending:
+        expected.reverse()
+
+    found = walk(api_client, batch_id, limit=2, paginatedField="path", sortAscending=ascending)
+
+    assert [e["_id"] for e in found] == [e["_id"] for e in expected]
+
+
+def test_previous_reads_the_page_before_in_the_same_order(
+        standin_api: StandinApi, api_client: AnimlApiClient) -> None:
+    batch_id = errors_of_a_batch(standin_api, api_client, 12)
+    first = image_errors_page(api_client, batch_id, limit=5, paginatedField="created")
+    second = image_errors_page(api_client, batch_id, limit=5, paginatedField="created",
+                               next=first["pageInfo"]["next"])
+    assert second["pageInfo"]["hasPrevious"] is True
+
+    back = image_errors_page(api_client, batch_id, limit=5, paginatedField="created",
+                             previous=second["pageInfo"]["previous"])
+
+    assert back["errors"] == first["errors"]
+    assert (back["pageInfo"]["hasPrevious"], back["pageInfo"]["hasNext"]) == (False, True)
+
+
+def test_a_batch_without_errors_has_an_empty_page(api_client: AnimlApiClient) -> None:
+    page = image_errors_page(api_client, "batch-none")
+    assert page == {"errors": [], "pageInfo": {"previous": None, "hasPrevious": False,
+                                               "next": None, "hasNext": False, "count": 0}}
+
+
+def cursor(value: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("paging", [
+    {"next": "not a cursor!"},  # not base64 of JSON
+    {"previous": cursor("x")[:-2]},  # cut short
+    {"next": cursor(42), "paginatedField": "created"},  # not a (created, _id) pair
+    {"paginatedField": ""},  # no field to sort on
+])
+def test_a_cursor_or_field_the_service_cannot_read_is_thrown(
+        standin_api: StandinApi, paging: dict) -> None:
+    reply = requests.post(standin_api.url, json={"query": PAGE_QUERY, "variables": {
+        "input": {"filters": {"batch": "batch-1"}, **paging}}},
+        headers={"x-api-key": API_KEY}, timeout=5)
+    assert reply.status_code == 200
+    [error] = reply.json()["errors"]
+    assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+    assert reply.json()["data"] == {"imageErrors": None}
+
+
+@pytest.mark.parametrize("ascending", [False, True])
+def test_a_cursor_at_null_reads_on_past_the_nulls(api_client: AnimlApiClient,
+                                                  ascending: bool) -> None:
+    # Nothing is stored as null (a field without a value is missing), so past a null cursor
+    # come the errors with a path (ascending) or those without one (descending: missing last).
+    batch_id = errors_with_and_without_a_path(api_client)
+    page = image_errors_page(api_client, batch_id, paginatedField="path",
+                             sortAscending=ascending, next=cursor([None, "zzz"]))
+    assert [bool(e["path"]) for e in page["errors"]] == [ascending] * 3
+
+
+def test_a_null_paginated_field_gives_the_first_page_again(api_client: AnimlApiClient) -> None:
+    # As the service's pager does: the sort is on a field named "null" (no error has one), and
+    # the cursor holds the whole document (object-path's get of a null path), which every
+    # error lacking the field lies past.
+    batch_id = errors_with_and_without_a_path(api_client)
+    first = image_errors_page(api_client, batch_id, paginatedField=None, limit=2)
+    again = image_errors_page(api_client, batch_id, paginatedField=None, limit=2,
+                              next=first["pageInfo"]["next"])
+    assert again["errors"] == first["errors"] and again["pageInfo"]["hasPrevious"] is True

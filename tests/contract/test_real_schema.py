@@ -22,6 +22,8 @@ STANDIN_SCHEMA_PATH = REPO / "animl_local" / "standin_api" / "schema.graphql"
 
 UPDATE_BATCH = ("mutation B($input: UpdateBatchInput!) "
                 "{ updateBatch(input: $input) { batch { _id } } }")
+IMAGE_ERRORS = ("query E($input: QueryImageErrorsInput!) { imageErrors(input: $input) "
+                "{ pageInfo { next hasNext count } errors { _id image error } } }")
 CREATE_UPLOAD = ("mutation U($input: CreateUploadInput!) "
                  "{ createUpload(input: $input) { batch } }")
 
@@ -69,6 +71,9 @@ REFUSED: list[tuple[str, str, dict[str, Any] | None]] = [
      None),
     ("a required variable is missing", UPDATE_BATCH, None),
     ("syntax error", "mutation B($input: UpdateBatchInput!) { updateBatch(", None),
+    ("imageErrors requires filters", IMAGE_ERRORS, {"input": {"limit": 300}}),
+    ("imageErrors filters by batch, given inside filters",
+     IMAGE_ERRORS, {"input": {"batch": "b", "filters": {"batch": "b"}}}),
 ]
 
 ACCEPTED: list[tuple[str, str, dict[str, Any] | None]] = [
@@ -86,6 +91,9 @@ ACCEPTED: list[tuple[str, str, dict[str, Any] | None]] = [
     ("createImageError with batch",
      "mutation E($input: CreateImageErrorInput!) { createImageError(input: $input) { _id } }",
      {"input": {"error": "x", "image": "i", "batch": "b"}}),
+    ("imageErrors of a batch, a page after a cursor, newest first",
+     IMAGE_ERRORS, {"input": {"filters": {"batch": "b"}, "limit": 300, "next": "c",
+                              "paginatedField": "created", "sortAscending": False}}),
     ("createInternalLabels as the real API takes them",
      "mutation L($input: CreateInternalLabelsInput!) "
      "{ createInternalLabels(input: $input) { isOk } }",
