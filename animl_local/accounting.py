@@ -3,11 +3,10 @@
 An image entry is either ingested (one API record with its path, whose id has the three serving
 objects) or dead-lettered (one dead-letter object under a reason); nothing else is left in the
 stage's serving or dead-letter buckets for it, and the API holds no record the outcomes do not
-name. ImageErrors are counted too: none for an ingested image's save (a createImage sent again
-after its answer was lost: E11000), which breaks the invariant; and one per entry refused before
-the API, where a second one (a createImageError sent again after its answer was lost: ingest has
-no read of ImageErrors to check first) is counted apart, for the caller to bound by the faults
-it injected.
+name. ImageErrors are counted too, and break the invariant when they are not exact: none for an
+ingested image's save (an E11000, from a createImage sent again after its answer was lost), and
+exactly one per entry refused before the API (a second one would be a createImageError sent
+again after its answer was lost: the client reads the batch's ImageErrors before it resends).
 """
 
 from __future__ import annotations
@@ -33,7 +32,8 @@ class Accounting:
     problems: list[str] = field(default_factory=list)
     # E11000 ImageErrors on ingested images, "path: error" for each: none allowed
     surplus_image_errors: list[str] = field(default_factory=list)
-    # Entries refused before the API with more than one ImageError: "path: n times"
+    # Entries refused before the API with more than one ImageError, "path: n times": none
+    # allowed
     repeated_rejection_errors: list[str] = field(default_factory=list)
 
     @property
@@ -42,7 +42,8 @@ class Accounting:
 
     @property
     def exact(self) -> bool:
-        return not (self.lost or self.duplicated or self.problems or self.surplus_image_errors)
+        return not (self.lost or self.duplicated or self.problems or self.surplus_image_errors
+                    or self.repeated_rejection_errors)
 
     def to_dict(self) -> dict[str, Any]:
         return {"entries": self.entries, "ingested": self.ingested,
@@ -130,9 +131,9 @@ def _check_dead_lettered(row: dict[str, Any], dead_letter: set[str], found: Acco
 
 def _count_image_errors(store: Store, batch_id: str, refused: set[str], ingested_ids: set[str],
                         repeats: Counter[str], found: Accounting) -> None:
-    """One ImageError for each entry refused before the API (a second one counted apart).
-    Surplus: an E11000 on an image that was ingested (a save sent again after its answer was
-    lost), beyond one per entry reported as its duplicate. The API's other ImageErrors
+    """Exactly one ImageError for each entry refused before the API (none: lost; more:
+    repeated). Surplus: an E11000 on an image that was ingested (a save sent again after its
+    answer was lost), beyond one per entry reported as its duplicate. The API's other ImageErrors
     (validation errors of dead-lettered images, failed inference requests) are its own record
     of the batch, not surplus."""
     errors = store.image_errors(batch_id)

@@ -309,7 +309,7 @@ class Fault:
 
 # What ingest sends (createInternalLabels is the service's own worker, not ingest).
 INGEST_OPERATIONS = ("createImage", "createImageError", "createBatchError", "updateBatch",
-                     "image")
+                     "image", "imageErrors")
 FAULT_KINDS = ("503", "429", "500", "timeout", "commit-then-503", "commit-then-timeout")
 
 

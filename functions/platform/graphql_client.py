@@ -20,7 +20,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -162,8 +162,8 @@ class AnimlApiClient:
 
         A retried mutation may have been done by the attempt that failed (the answer was lost).
         Sent again, createImage would answer an E11000 duplicate and the service would record
-        an ImageError for it; so after such a failure `done_already` is asked first, and what
-        it finds is the answer.
+        an ImageError for it, and createImageError would record its error twice; so after such
+        a failure `done_already` is asked first, and what it finds is the answer.
         """
         operation = operation_name(query)
         for attempt in range(1, self.retry.attempts + 1):
@@ -270,8 +270,41 @@ class AnimlApiClient:
         return data["createBatchError"]
 
     def create_image_error(self, image: str, batch_id: str, error: str) -> dict[str, Any]:
+        """The ImageError, recorded once: after a failure that may have followed its save (the
+        answer lost), the batch's ImageErrors are read first, and one with this image and
+        error is taken as this call's (the service keeps nothing else to tell them apart)."""
+        def done_already() -> dict[str, Any] | None:
+            found = self.find_image_error(image, batch_id, error)
+            return None if found is None else {"createImageError": found}
+
         variables = {"input": {"image": image, "batch": batch_id, "error": error}}
-        return self.execute(CREATE_IMAGE_ERROR, variables)["createImageError"]
+        return self.execute(CREATE_IMAGE_ERROR, variables, done_already)["createImageError"]
+
+    def find_image_error(self, image: str, batch_id: str, error: str) -> dict[str, Any] | None:
+        """The batch's first ImageError with this image and error, or None."""
+        return next((found for found in self.image_errors(batch_id)
+                     if found["image"] == image and found["error"] == error), None)
+
+    def image_errors(self, batch_id: str) -> Iterator[dict[str, Any]]:
+        """The batch's ImageErrors, newest first, a page at a time (as they are read).
+
+        Newest first, because the one looked for after a lost answer was just made: it is
+        on the first page even when the batch has thousands. The cursor is the last error's
+        (created, _id), so errors recorded meanwhile (newer) never push older ones off a page.
+        """
+        request: dict[str, Any] = {"filters": {"batch": batch_id}, "limit": IMAGE_ERRORS_PAGE,
+                                   "paginatedField": "created", "sortAscending": False}
+        while True:
+            connection = self.execute(IMAGE_ERRORS, {"input": request})["imageErrors"]
+            yield from connection["errors"]
+            page = connection["pageInfo"]
+            if not page["hasNext"]:
+                return
+            if not page["next"] or page["next"] == request.get("next"):
+                # Asked again from the start (or the same place), it would never end.
+                raise AnimlApiError("Animl API answered imageErrors with hasNext but no new "
+                                    f"cursor ({page['next']!r}) for batch {batch_id}")
+            request = {**request, "next": page["next"]}
 
     def get_image(self, image_id: str) -> dict[str, Any] | None:
         """The image record, or None: the service answers "Image not found" as an error."""
@@ -358,6 +391,17 @@ mutation CreateBatchError($input: CreateBatchErrorInput!) {
 CREATE_IMAGE_ERROR = """
 mutation CreateImageError($input: CreateImageErrorInput!) {
   createImageError(input: $input) { _id image batch error created }
+}"""
+
+# The service's largest page (mongo-cursor-pagination's MAX_LIMIT: a larger limit is cut to it).
+IMAGE_ERRORS_PAGE = 300
+
+IMAGE_ERRORS = """
+query ImageErrors($input: QueryImageErrorsInput!) {
+  imageErrors(input: $input) {
+    pageInfo { next hasNext }
+    errors { _id image batch error created }
+  }
 }"""
 
 GET_IMAGE = """

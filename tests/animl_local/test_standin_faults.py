@@ -16,6 +16,7 @@ from animl_local.standin_api.server import FAULT_KINDS, RandomFaults
 from functions.batch import inference
 from functions.platform.graphql_client import (
     GET_IMAGE,
+    IMAGE_ERRORS,
     AnimlApiClient,
     RetryPolicy,
 )
@@ -137,6 +138,14 @@ def test_random_faults_hit_at_their_rate_only_ingests_operations_and_replay_by_s
     answer = post(standin_api, labels, {"input": {"imageId": "p:h", "labels": []}})
     assert answer.status_code == 200  # the service's own worker is not ingest: no faults
     assert standin_api.random_faults.count() == 0
+
+
+def test_random_faults_reach_ingests_image_error_lookup_too(standin_api: StandinApi) -> None:
+    # The lookup made before a createImageError is sent again is ingest's call like any other.
+    standin_api.random_faults = RandomFaults(rate=1.0, kinds=("503",))
+    answer = post(standin_api, IMAGE_ERRORS, {"input": {"filters": {"batch": "batch-1"}}})
+    assert answer.status_code == 503
+    assert standin_api.random_faults.injected == {("imageErrors", "503"): 1}
 
 
 def test_an_unknown_fault_kind_is_refused() -> None:

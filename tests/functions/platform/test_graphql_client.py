@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import threading
@@ -16,14 +17,17 @@ import pytest
 from animl_local.standin_api import StandinApi
 from functions.platform.graphql_client import (
     GET_IMAGE,
+    IMAGE_ERRORS_PAGE,
     MIN_ATTEMPT_SECONDS,
     AnimlApiClient,
+    AnimlApiError,
     AnimlApiRefused,
     AnimlApiRejected,
     AnimlApiUnavailable,
     RetryPolicy,
     parse_retry_after,
 )
+from tests.conftest import create_batch
 
 SECRET = "very-secret-key-123"
 A_QUERY = GET_IMAGE  # any real document; these servers answer without reading it
@@ -358,3 +362,61 @@ def test_an_image_that_does_not_exist_is_none_other_errors_raise() -> None:
              b'"extensions": {"code": "INTERNAL_SERVER_ERROR"}}]}'
     with pytest.raises(AnimlApiRejected, match="db down"):
         AnimlApiClient(serve_once(200, broken), SECRET).get_image("p:h")
+
+
+# A batch's ImageErrors: read page by page, as the service pages them.
+
+def image_error_requests(standin_api: StandinApi) -> list[dict]:
+    return [body["variables"]["input"] for body, _ in standin_api.received or []
+            if "imageErrors(" in body["query"]]
+
+
+def test_image_errors_are_read_page_by_page_until_there_is_no_next(
+        standin_api: StandinApi, api_client: AnimlApiClient) -> None:
+    batch_id = create_batch(api_client)
+    recorded = {standin_api.store.create_image_error(f"cam/{n}.JPG", batch_id, "bad")["_id"]
+                for n in range(IMAGE_ERRORS_PAGE * 2 + 50)}
+    standin_api.store.create_image_error("cam/x.JPG", "batch-other", "bad")
+
+    read = [error["_id"] for error in api_client.image_errors(batch_id)]
+
+    assert sorted(read) == sorted(recorded)  # each of the batch's, once
+    pages = image_error_requests(standin_api)
+    assert [page["limit"] for page in pages] == [IMAGE_ERRORS_PAGE] * 3
+    # The first page is asked without a cursor, each later one with the page before's `next`.
+    assert "next" not in pages[0] and pages[1]["next"] != pages[2]["next"]
+
+
+def test_an_image_error_is_looked_for_no_further_than_where_it_is(
+        standin_api: StandinApi, api_client: AnimlApiClient) -> None:
+    batch_id = create_batch(api_client)
+    for number in range(IMAGE_ERRORS_PAGE + 10):
+        standin_api.store.create_image_error(f"cam/{number}.JPG", batch_id, "bad")
+    newest = standin_api.store.create_image_error("cam/new.JPG", batch_id, "EMPTY_FILE")
+
+    assert api_client.find_image_error("cam/new.JPG", batch_id, "EMPTY_FILE") == {
+        key: newest[key] for key in ("_id", "image", "batch", "error", "created")}
+    assert len(image_error_requests(standin_api)) == 1  # newest first: the first page
+    # The same image with another error, or another batch's, is not it: every page is read.
+    assert api_client.find_image_error("cam/new.JPG", batch_id, "CORRUPTED_IMAGE_FILE") is None
+    assert api_client.find_image_error("cam/new.JPG", "batch-other", "EMPTY_FILE") is None
+    assert len(image_error_requests(standin_api)) == 1 + 2 + 1
+
+
+def connection(next_cursor: str | None, has_next: bool) -> bytes:
+    return json.dumps({"data": {"imageErrors": {
+        "pageInfo": {"next": next_cursor, "hasNext": has_next},
+        "errors": [{"_id": "e", "image": "other", "batch": "b", "error": "x",
+                    "created": "2026-01-01T00:00:00.000Z"}]}}}).encode()
+
+
+@pytest.mark.parametrize("pages", [
+    [connection(None, True)],  # more, but no cursor to ask for it
+    [connection("c1", True), connection("c1", True)],  # the same cursor again
+])
+def test_paging_that_would_never_end_is_an_error(scripted, pages: list[bytes]) -> None:
+    server = scripted(*[Answer(body=body) for body in pages])
+    client = AnimlApiClient(server.url, SECRET, retry=ONE_ATTEMPT)
+    with pytest.raises(AnimlApiError, match="hasNext but no new cursor"):
+        client.find_image_error("mine", "b", "x")
+    assert len(server.requests) == len(pages)
