@@ -330,8 +330,7 @@ def _dead_letter_entry(services: Services, reader: S3RangeReader | PrefetchedSpa
     if not entry.counted:
         return Outcome(entry.path, SKIPPED, unreadable.reason, detail=str(unreadable), keys=[key],
                        origin=source.origin)
-    record_rejection(services.api, source.batch_id, entry.path, unreadable.reason,
-                     str(unreadable))
+    record_rejection(services.api, source, unreadable.reason, str(unreadable))
     return Outcome(entry.path, DEAD_LETTER, unreadable.reason, detail=str(unreadable),
                    keys=[key], origin=source.origin)
 

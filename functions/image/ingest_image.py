@@ -46,8 +46,8 @@ class ImageSource:
     # ImageError for the collision with our own image). None for a single image: its project
     # is the service's choice (the camera's), unknown to ingest.
     project_id: str | None = None
-    # A retried group: an earlier attempt may have saved this image, so it is looked for before
-    # createImage.
+    # A retried group: an earlier attempt may have saved this image (or recorded its
+    # rejection), so it is looked for before createImage (or createImageError).
     retried: bool = False
     # An earlier entry of the archive has this path and these bytes: that one is the image,
     # this one its duplicate (never "ours" when createImage answers E11000).
@@ -208,19 +208,26 @@ def _reject_before_api(data: bytes, source: ImageSource, reason: str, detail: st
     origin = source.origin_of(data)
     key = storage.rejected_key(reason, origin, path)
     _put(services, services.settings.dead_letter_bucket, key, data, "application/octet-stream")
-    record_rejection(services.api, source.batch_id, path, reason, detail)
+    record_rejection(services.api, source, reason, detail)
     return Outcome(path, DEAD_LETTER, reason, None, None, detail, [key], origin=origin)
 
 
-def record_rejection(api: AnimlApiClient, batch_id: str | None, path: str, reason: str,
-                     detail: str) -> None:
+def record_rejection(api: AnimlApiClient, source: ImageSource, reason: str, detail: str
+                     ) -> None:
     """createImageError for a batch file that never reached createImage, so that the web app's
     images + imageErrors add up to the batch's total. No image id exists, so `image` holds the
     file's path in the batch. Single images have no batch to count them (and the schema
-    requires one)."""
-    if batch_id:
-        api.create_image_error(image=path, batch_id=batch_id,
-                               error=reasons.rejection_text(reason, detail))
+    requires one).
+
+    On a retried group, an earlier attempt may have recorded it and failed before storing the
+    entry's outcome: it is looked up first, and recorded only if absent."""
+    if not source.batch_id:
+        return
+    path = source.path or source.file_name
+    error = reasons.rejection_text(reason, detail)
+    if source.retried and api.find_image_error(path, source.batch_id, error) is not None:
+        return
+    api.create_image_error(image=path, batch_id=source.batch_id, error=error)
 
 
 def _dead_letter_thrown(data: bytes, source: ImageSource, md: dict[str, Any], message: str,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from animl_local.standin_api import Fault, StandinApi
 from functions.batch import batch_steps
@@ -22,12 +25,13 @@ def calls_of(standin_api: StandinApi, operation: str) -> int:
                standin_api.received or [])
 
 
-def prepared_group(services: Services, members: dict[str, bytes]) -> tuple[str, dict]:
-    """A batch whose archive holds `members`, inspected as InspectArchive does: (id, its one
-    group's Map item)."""
+def prepared_group(services: Services, members: dict[str, bytes], archive: bytes | None = None
+                   ) -> tuple[str, dict]:
+    """A batch whose archive holds `members` (or is `archive`), inspected as InspectArchive
+    does: (id, its one group's Map item)."""
     batch_id = create_batch(services.api, serial="CAM-1")
     bucket, key = services.settings.ingestion_bucket, f"{batch_id}.zip"
-    services.s3.put_object(Bucket=bucket, Key=key, Body=zip_bytes(members))
+    services.s3.put_object(Bucket=bucket, Key=key, Body=archive or zip_bytes(members))
     batch_steps.inspect_batch_archive(services.s3, services.settings, batch_id, bucket, key)
     [item] = storage.get_json(services.s3, services.settings.batch_work_bucket,
                               storage.manifest_key(batch_id))
@@ -74,6 +78,61 @@ def test_a_retried_group_redoes_only_the_entries_without_an_outcome(
     assert [e["image"] for e in errors].count("empty.jpg") == 1
     # The rest: each saved image's failed inference request (this batch has no queue), once.
     assert len(errors) == 1 + 6
+
+
+def fail_putting(s3: Any, key: str) -> None:
+    """S3 refuses every PUT of `key` (SlowDown past botocore's retries), until unregistered."""
+    def refuse(params: dict[str, Any], **_: Any) -> None:
+        if params.get("Key") == key:
+            raise ClientError({"Error": {"Code": "SlowDown", "Message": "injected"}},
+                              "PutObject")
+
+    s3.meta.events.register("before-parameter-build.s3.PutObject", refuse,
+                            unique_id="refuse-entry-outcome")
+
+
+def with_bad_crc(members: dict[str, bytes], payload: bytes) -> bytes:
+    """A stored archive of `members` whose entry holding `payload` no longer matches its CRC."""
+    return zip_bytes(members, zipfile.ZIP_STORED).replace(payload, payload[::-1], 1)
+
+
+@pytest.mark.parametrize(("rejected", "recorded_before_failing"), [
+    ("empty.jpg", True), ("empty.jpg", False),
+    ("bad-crc.jpg", True),  # unreadable in the archive: recorded by the group, not the image
+])
+def test_a_retried_group_records_a_rejection_once(
+        once: Services, standin_api: StandinApi, tmp_path: Path,
+        rejected: str, recorded_before_failing: bool) -> None:
+    payload = b"\xff\xd8 not a jpeg, and its bytes are about to change"
+    members = {"IMG_0.JPG": jpeg_bytes(tmp_path, seed=70),
+               rejected: payload if rejected == "bad-crc.jpg" else b""}
+    archive = with_bad_crc(members, payload) if rejected == "bad-crc.jpg" else None
+    batch_id, item = prepared_group(once, members, archive)
+    index = [entry["path"] for entry in item["entries"]].index(rejected)
+    outcome_key = storage.entry_outcome_key(batch_id, item["group"], index)
+    if recorded_before_failing:  # createImageError done, then its outcome is not stored
+        fail_putting(once.s3, outcome_key)
+    else:  # createImageError not done
+        standin_api.faults.append(Fault("createImageError", 503, body_contains=rejected))
+
+    with pytest.raises(ClientError if recorded_before_failing else AnimlApiUnavailable):
+        work(once, batch_id, item)
+
+    def rejections() -> int:
+        return [e["image"] for e in standin_api.store.image_errors(batch_id)].count(rejected)
+
+    assert rejections() == (1 if recorded_before_failing else 0)
+    assert calls_of(standin_api, "imageErrors") == 0  # a first attempt never looks
+    once.s3.meta.events.unregister("before-parameter-build.s3.PutObject",
+                                   unique_id="refuse-entry-outcome")
+    standin_api.faults.clear()
+
+    result = work(once, batch_id, item)
+
+    assert result["resumed"] == 1 and result[DEAD_LETTER] == 1
+    assert rejections() == 1
+    assert calls_of(standin_api, "createImageError") == 1
+    assert calls_of(standin_api, "imageErrors") == 1  # the retry looked once
 
 
 def test_a_group_that_finished_is_not_worked_again(
