@@ -40,6 +40,7 @@ from moto.core.config import DefaultConfig
 from animl_local import aws_limits, moto_cloudformation, moto_stepfunctions, operations
 from animl_local.execution_watcher import ExecutionWatcher
 from animl_local.lambda_adapter import InvocationLog, handlers_serve_invocations
+from animl_local.moto_request_cycles import moto_requests_freed_when_answered
 from animl_local.moto_s3_on_disk import s3_objects_on_disk
 from animl_local.moto_s3_owner import expected_owners_enforced
 from animl_local.report import WorkflowFunctions
@@ -157,6 +158,8 @@ class EmbeddedStage:
         self._stack.enter_context(_lambda_environment(self.settings))
         # A whole archive uploaded and read back in ranges stays on disk, not in memory.
         self._stack.enter_context(s3_objects_on_disk())
+        # Bodies sent to moto are let go when answered, not at the next full collection.
+        self._stack.enter_context(moto_requests_freed_when_answered())
         self._stack.enter_context(expected_owners_enforced())  # a wrong owner is refused, as S3
         # RedriveExecution and failing Map runs, as on AWS (moto's interpreter has neither).
         moto_stepfunctions.install()
