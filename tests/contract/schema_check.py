@@ -85,6 +85,21 @@ def document_problems(schema: GraphQLSchema, query: str) -> list[str]:
     return [error.message for error in validate(schema, document)]
 
 
+@functools.lru_cache(maxsize=256)
+def _checked_document(schema: GraphQLSchema, query: str
+                      ) -> tuple[tuple[str, ...], OperationDefinitionNode | None]:
+    """The document's problems, else its one operation: a test sends the same few documents
+    hundreds of times, and parsing and validating each again is most of its check."""
+    problems = document_problems(schema, query)
+    if problems:
+        return tuple(problems), None
+    operations = [definition for definition in parse(query).definitions
+                  if isinstance(definition, OperationDefinitionNode)]
+    if len(operations) != 1:
+        return (f"expected exactly one operation, found {len(operations)}",), None
+    return (), operations[0]
+
+
 def request_problems(schema: GraphQLSchema, query: str,
                      variables: dict[str, Any] | None) -> list[str]:
     """Why the service would refuse this request (document plus variables); [] if it wouldn't.
@@ -92,16 +107,10 @@ def request_problems(schema: GraphQLSchema, query: str,
     The document is parsed and validated, then the variables are coerced for its operation as
     graphql-core's executor does before running it.
     """
-    problems = document_problems(schema, query)
-    if problems:
-        return problems
-    document = parse(query)
-    operations = [definition for definition in document.definitions
-                  if isinstance(definition, OperationDefinitionNode)]
-    if len(operations) != 1:
-        return [f"expected exactly one operation, found {len(operations)}"]
-    coerced = get_variable_values(schema, operations[0].variable_definitions or (),
-                                  variables or {})
+    problems, operation = _checked_document(schema, query)
+    if operation is None:
+        return list(problems)
+    coerced = get_variable_values(schema, operation.variable_definitions or (), variables or {})
     if isinstance(coerced, list):
         return [f"variables: {error.message}" for error in coerced]
     return []
