@@ -29,7 +29,8 @@ def test_handlers_s3_calls_fail_transiently_and_the_runtimes_retries_answer() ->
 
 
 def test_each_fault_is_an_error_s3_answers_when_busy() -> None:
-    once = Config(retries={"mode": "standard", "max_attempts": 1})
+    # `max_attempts` counts retries (one, after a backoff); `total_max_attempts` the attempts.
+    once = Config(retries={"mode": "standard", "total_max_attempts": 1})
     codes = set()
     with mock_aws(), s3_faults(rate=1.0, seed=1):
         s3 = boto3.session.Session().client("s3", region_name=REGION, config=once)

@@ -59,6 +59,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def no_sleep(seconds: float) -> None:
+    """The retries' backoff, skipped: tests that retry by the default policy need not wait."""
+
+
 ONE_ATTEMPT = RetryPolicy(attempts=1, base_seconds=0.0, cap_seconds=0.0, margin_seconds=0.0)
 
 
@@ -319,7 +323,7 @@ def test_graphql_errors_with_http_200_are_rejected() -> None:
 
 def test_a_body_that_is_not_json_is_unavailable() -> None:
     with pytest.raises(AnimlApiUnavailable):
-        AnimlApiClient(serve_once(200, b"<html>"), SECRET).execute("{ x }")
+        AnimlApiClient(serve_once(200, b"<html>"), SECRET, sleep=no_sleep).execute("{ x }")
 
 
 def test_the_key_is_sent_and_never_shown(tmp_path, caplog: pytest.LogCaptureFixture) -> None:
@@ -332,7 +336,8 @@ def test_the_key_is_sent_and_never_shown(tmp_path, caplog: pytest.LogCaptureFixt
             wrong.get_image("p:h")
     failures = [str(rejected.value), repr(client), repr(wrong)]
     with pytest.raises(AnimlApiUnavailable) as refused:
-        AnimlApiClient(f"http://127.0.0.1:{free_port()}/", SECRET, timeout=2).execute("{ x }")
+        AnimlApiClient(f"http://127.0.0.1:{free_port()}/", SECRET, timeout=2,
+                       sleep=no_sleep).execute("{ x }")
     failures.append(str(refused.value))
     for text in [*failures, caplog.text]:
         assert SECRET not in text and "not-the-key" not in text
