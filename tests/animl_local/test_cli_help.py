@@ -108,6 +108,7 @@ def test_an_unknown_status_is_a_usage_error_listing_the_choices(capsys) -> None:
     assert "invalid choice: 'BROKEN'" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # the installed command, in a process of its own
 def test_help_renders_in_a_terminal_80_columns_wide() -> None:
     """The installed `animl-ingest --help`, in a pseudo-terminal: every line fits."""
     primary, secondary = pty.openpty()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 from moto.core import config as moto_config
 
 from animl_local import engine, stack
 from animl_local.engine import EmbeddedStage
 
 
+@pytest.mark.slow  # a whole embedded stage
 def test_the_embedded_stage_is_the_stages_stack_on_moto(stage: EmbeddedStage) -> None:
     settings = stage.settings
     cfn = stage.client("cloudformation")

@@ -14,6 +14,7 @@ from functions.platform.runtime import AWS_CLIENT_CONFIG
 from tests.conftest import REGION
 
 
+@pytest.mark.slow  # botocore's retries back off for real: seconds of sleep
 def test_handlers_s3_calls_fail_transiently_and_the_runtimes_retries_answer() -> None:
     with mock_aws(), s3_faults(rate=0.3, seed=4) as faults:
         s3 = boto3.session.Session().client("s3", region_name=REGION, config=AWS_CLIENT_CONFIG)

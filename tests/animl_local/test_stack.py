@@ -63,6 +63,7 @@ def cfn_lint(path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(executable), str(path)], capture_output=True, text=True)
 
 
+@pytest.mark.slow  # cfn-lint in a process of its own, three templates
 def test_the_template_lints_as_written_and_as_submitted(tmp_path: Path) -> None:
     for stage in ("dev", "prod"):
         submitted = tmp_path / f"{stage}.json"
@@ -73,6 +74,7 @@ def test_the_template_lints_as_written_and_as_submitted(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout
 
 
+@pytest.mark.slow
 def test_cfn_lint_catches_a_broken_template(tmp_path: Path) -> None:
     template = yaml.safe_load(stack.TEMPLATE_PATH.read_text())
     template["Resources"]["ServingBucket"]["Properties"]["BucketEncryptoin"] = {}

@@ -219,6 +219,7 @@ def test_the_database_persists_across_restarts(tmp_path) -> None:
         assert api.store.batch(batch_id)["_id"] == batch_id
 
 
+@pytest.mark.slow  # the command, in a process of its own
 def test_runs_on_its_own_from_the_command_line(tmp_path) -> None:
     import os
     import subprocess
@@ -268,6 +269,7 @@ def test_a_zip_of_several_parts_arrives_whole(s3, standin_api: StandinApi,
     assert stored["Body"].read() == archive.read_bytes()
 
 
+@pytest.mark.slow  # 480 requests
 def test_concurrent_requests_all_get_their_answer(standin_api: StandinApi,
                                                   api_client: AnimlApiClient) -> None:
     from concurrent.futures import ThreadPoolExecutor

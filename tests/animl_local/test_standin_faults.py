@@ -97,7 +97,8 @@ def test_an_uncommitted_fault_runs_nothing(standin_api: StandinApi,
     assert standin_api.store.images(batch_id) == []
 
 
-@pytest.mark.parametrize("kind", FAULT_KINDS)
+@pytest.mark.parametrize("kind", [pytest.param(k, marks=pytest.mark.slow)  # held for seconds
+                                  if k.endswith("timeout") else k for k in FAULT_KINDS])
 def test_each_random_fault_kind_answers_as_it_says(standin_api: StandinApi, kind: str) -> None:
     # A held answer is held for far longer than a caller waits for an answer that is not held,
     # so the test tells them apart without timing anything (CI machines are slow and noisy).
@@ -121,6 +122,7 @@ def test_each_random_fault_kind_answers_as_it_says(standin_api: StandinApi, kind
     assert len(committed) == (1 if kind.startswith("commit-then-") else 0)
 
 
+@pytest.mark.slow  # 600 requests
 def test_random_faults_hit_at_their_rate_only_ingests_operations_and_replay_by_seed(
         standin_api: StandinApi, api_client: AnimlApiClient) -> None:
     def run(seed: int) -> list[int]:

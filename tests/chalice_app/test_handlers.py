@@ -23,6 +23,7 @@ from functions.platform.settings import Settings
 from tests.conftest import API_KEY, REGION, REPO, create_batch, jpeg_bytes
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_one_object_created_handler_on_the_stage_ingestion_bucket() -> None:
     # Chalice reads the bucket when it loads the app, with the stage's environment variables;
     # a fresh interpreter shows what `chalice deploy --stage prod` would see.

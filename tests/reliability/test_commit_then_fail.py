@@ -22,6 +22,8 @@ from functions.platform import reasons
 from functions.platform.graphql_client import AnimlApiClient, RetryPolicy
 from tests.conftest import API_KEY, create_batch, jpeg_bytes
 
+# A lost answer by a timeout waits out the client's timeout: the full tier's.
+KINDS = [pytest.param("commit-then-timeout", marks=pytest.mark.slow), "commit-then-503"]
 FAST = RetryPolicy(attempts=4, base_seconds=0.01, cap_seconds=0.05, margin_seconds=0)
 
 
@@ -55,7 +57,7 @@ def ingested_with_one_lost_answer(services: Services, standin_api: StandinApi, t
     return [e["error"] for e in standin_api.store.image_errors(batch_id)]
 
 
-@pytest.mark.parametrize("kind", ["commit-then-timeout", "commit-then-503"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_a_saved_image_whose_answer_was_lost_is_ingested_once_without_an_image_error(
         services: Services, standin_api: StandinApi, tmp_path: Path, kind: str) -> None:
     errors = ingested_with_one_lost_answer(services, standin_api, tmp_path, kind, True)
@@ -64,7 +66,7 @@ def test_a_saved_image_whose_answer_was_lost_is_ingested_once_without_an_image_e
     assert len(errors) == 1 and not any("E11000" in e for e in errors), errors
 
 
-@pytest.mark.parametrize("kind", ["commit-then-timeout", "commit-then-503"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_without_the_project_a_lost_answer_is_retried_and_recognised_as_ours(
         services: Services, standin_api: StandinApi, tmp_path: Path, kind: str) -> None:
     """No project to look in (ingest's record lacks it): createImage is sent again, as before."""

@@ -279,6 +279,7 @@ def test_unsupported_methods_and_encryption_get_their_reasons(s3) -> None:
     assert unreadable.value.reason == reasons.ENCRYPTED_ENTRY
 
 
+@pytest.mark.slow  # 65,600 entries, written and listed
 def test_zip64_archives_with_more_than_65535_entries_are_listed(s3) -> None:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as zf:

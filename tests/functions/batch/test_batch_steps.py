@@ -264,6 +264,7 @@ def test_outcomes_stored_from_another_upload_are_not_reused(services: Services,
     assert "reused" not in worked and worked["images"] == 1
 
 
+@pytest.mark.slow  # 48 MiB inflated under tracemalloc
 def test_a_group_holds_its_byte_budget_of_inflated_entries_not_the_whole_group(
         services: Services) -> None:
     # Six entries that each inflate to 8 MiB (about 1 MiB deflated: under the bomb ratio): not

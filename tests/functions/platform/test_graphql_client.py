@@ -183,6 +183,7 @@ def test_transient_failures_are_retried_until_the_service_answers(scripted) -> N
     assert clock.slept == pytest.approx([0.4995, 0.999, 1.998])
 
 
+@pytest.mark.slow  # waits out a 2 s timeout
 def test_a_lost_connection_and_a_timeout_are_retried(scripted) -> None:
     server = scripted(Answer(hang_up=True), Answer(delay=6), Answer(200))
     clock = FakeClock(remaining=600)
@@ -191,7 +192,8 @@ def test_a_lost_connection_and_a_timeout_are_retried(scripted) -> None:
     assert len(server.requests) == 3
 
 
-@pytest.mark.parametrize("lost", [Answer(503), Answer(500), Answer(delay=6),
+@pytest.mark.parametrize("lost", [Answer(503), Answer(500),
+                                  pytest.param(Answer(delay=6), marks=pytest.mark.slow),
                                   Answer(hang_up=True)])
 def test_after_a_lost_answer_done_already_is_asked_and_its_answer_taken(scripted, lost) -> None:
     """A failure the service may have acted on: the mutation is not sent again once done."""
@@ -270,6 +272,7 @@ def test_without_time_left_one_attempt_is_made_and_not_repeated(scripted) -> Non
     assert retrying_client(server.url, clock).execute(A_QUERY, IMAGE)
 
 
+@pytest.mark.slow  # waits out the 1.5 s left
 def test_an_attempt_waits_no_longer_than_the_time_left(scripted) -> None:
     server = scripted(Answer(delay=60))
     clock = FakeClock(remaining=POLICY.margin_seconds + 1.5)
