@@ -105,7 +105,7 @@ def image_errors_of_a_refused_entry(services: Services, standin_api: StandinApi,
             if e["image"] == "cam/IMG_0.JPG"]
 
 
-@pytest.mark.parametrize("kind", ["commit-then-timeout", "commit-then-503", "503"])
+@pytest.mark.parametrize("kind", [*KINDS, "503"])
 def test_a_refused_entry_whose_image_error_answer_was_lost_has_exactly_one_image_error(
         services: Services, standin_api: StandinApi, kind: str) -> None:
     faults = RandomFaults(rate=1.0, kinds=(kind,), operations=("createImageError",),
