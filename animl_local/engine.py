@@ -39,6 +39,7 @@ from moto.core.config import DefaultConfig
 
 from animl_local import aws_limits, moto_cloudformation, moto_stepfunctions, operations
 from animl_local.execution_watcher import ExecutionWatcher
+from animl_local.glibc_heap import heap_kept_small
 from animl_local.lambda_adapter import InvocationLog, handlers_serve_invocations
 from animl_local.moto_request_cycles import moto_requests_freed_when_answered
 from animl_local.moto_s3_on_disk import s3_objects_on_disk
@@ -155,6 +156,8 @@ class EmbeddedStage:
         # Handlers keep a container's runtime in module state: this stage starts with its own.
         reset_runtime()
         self._stack.callback(reset_runtime)
+        # Before any of the stage's threads: they share two arenas, trimmed each second.
+        self._stack.enter_context(heap_kept_small())
         self._stack.enter_context(_lambda_environment(self.settings))
         # A whole archive uploaded and read back in ranges stays on disk, not in memory.
         self._stack.enter_context(s3_objects_on_disk())
