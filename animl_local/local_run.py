@@ -97,7 +97,7 @@ def run_batch(archive: Path, original_name: str, out: Path | None, serial: str |
     """Create the batch as the web app would, upload it, and wait for the state machine.
 
     `progress`, when given, is told each phase and the images done."""
-    from animl_local import operations, report
+    from animl_local import moto_s3_copies, operations, report
     from animl_local.engine import ACCOUNT_ID, EmbeddedStage
     from animl_local.html_report import write_html_report
     from animl_local.standin_api import StandinApi, StandinAws
@@ -135,7 +135,8 @@ def run_batch(archive: Path, original_name: str, out: Path | None, serial: str |
         execution = report.execution_summary(described, stage.invocations.counts,
                                              stage.workflow_functions())
         tell(COPYING)
-        report.mirror_objects(s3, settings, images, out)
+        # The stage's buckets are moto's in this process: read from its store, not by GetObject.
+        report.mirror_objects(moto_s3_copies.copy_object, settings, images, out)
         tell(WRITING_REPORT)
         batch = read_batch_record(s3, settings, batch_id)
         report.write_report(out, batch, api.store.batch_counts(batch_id), execution, images,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,7 +79,12 @@ class WorkflowFunctions:
     prefix: str  # every function of the stage's app starts so
 
 
-def mirror_objects(s3: Any, settings: Settings, images: list[dict[str, Any]], out: Path) -> int:
+# Writes an object's bytes (bucket, key) to a file whose folder exists.
+ObjectCopier = Callable[[str, str, Path], None]
+
+
+def mirror_objects(copy_object: ObjectCopier, settings: Settings, images: list[dict[str, Any]],
+                   out: Path) -> int:
     """Copy the images' serving and dead-letter objects under out/serving and out/dead-letter."""
     copied = 0
     for row in images:
@@ -92,11 +97,7 @@ def mirror_objects(s3: Any, settings: Settings, images: list[dict[str, Any]], ou
         for key in row.get("keys") or []:
             target = mirror_path(folder, key)
             target.parent.mkdir(parents=True, exist_ok=True)
-            # One GET each: s3transfer's download_file costs a thread pool and futures per
-            # object (60 s for 3,000 small objects).
-            body = s3.get_object(Bucket=bucket, Key=key)["Body"]
-            with target.open("wb") as copy:
-                shutil.copyfileobj(body, copy, 1024 * 1024)
+            copy_object(bucket, key, target)
             copied += 1
     return copied
 

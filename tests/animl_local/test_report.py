@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from animl_local.moto_s3_copies import copy_object
 from animl_local.report import NAME_MAX, mirror_objects, mirror_path
 from functions.image.ingest_image import DEAD_LETTER
 from functions.platform import storage
@@ -19,7 +20,7 @@ def test_a_key_with_segments_over_name_max_is_mirrored_shortened(
         s3.put_object(Bucket=settings.dead_letter_bucket, Key=key, Body=f"bytes {i}".encode())
     rows = [{"outcome": DEAD_LETTER, "keys": [key]} for key in keys]
 
-    assert mirror_objects(s3, settings, rows, tmp_path) == 3
+    assert mirror_objects(copy_object, settings, rows, tmp_path) == 3
 
     copies = [mirror_path(tmp_path / "dead-letter", key) for key in keys]
     assert [c.read_bytes() for c in copies] == [f"bytes {i}".encode() for i in range(3)]
