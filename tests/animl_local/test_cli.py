@@ -53,6 +53,9 @@ def test_run_on_a_sample_folder_ingests_everything_and_writes_the_report(tmp_pat
             assert (out / "serving" / key).is_file()
         medium = next(k for k in image["keys"] if k.startswith("medium/"))
         assert max(Image.open(out / "serving" / medium).size) == 940
+        original = next(k for k in image["keys"] if k.startswith("original/"))
+        assert (out / "serving" / original).read_bytes() == \
+            (tmp_path / "cards" / image["path"]).read_bytes()  # the photo as uploaded
 
 
 def test_run_accounts_for_the_southwest_zero_byte_image_and_video(tmp_path: Path) -> None:
@@ -134,7 +137,9 @@ def test_the_web_apps_numbers_add_up_and_what_is_not_an_image_is_said_once(
     [key] = clip["keys"]  # under its reason, batch and place in the archive
     assert key.startswith(f"VIDEO_FILE/{report['batch']['_id']}/")
     assert key.endswith("/DCIM/clip.mp4")
-    assert (out / "dead-letter" / key).is_file()
+    assert (out / "dead-letter" / key).read_bytes() == (folder / "DCIM/clip.mp4").read_bytes()
+    [duplicate] = [i for i in report["images"] if i["path"] == "DCIM/good.JPG"]
+    assert (out / "dead-letter" / duplicate["keys"][0]).read_bytes() == good
 
 
 def a_missing_path(tmp: Path) -> Path:
