@@ -255,30 +255,31 @@ def _ingest_entries(services: Services, reader: S3RangeReader | PrefetchedSpan,
     failure is raised), so a retry has as little as possible left to do.
 
     A group's time is mostly waiting (createImage, S3 writes), and Pillow releases the GIL while
-    it decodes, so threads hide the waits and use every vCPU. Entries with the same bytes are
-    recorded one after another in entry order, so which of them is the duplicate never depends
-    on timing.
+    it decodes, so threads hide the waits and use every vCPU. Each entry is prepared and
+    finished by one task, so one entry's image work overlaps another's waits (preparing them
+    all first left the image work idle while they were finished, and the rest idle before).
+    Entries with the same bytes are worked one after another in entry order, so which of
+    them is the duplicate never depends on timing.
     """
+    same_bytes: dict[bytes | int, list[int]] = {}
+    for index, item in enumerate(read):  # an unreadable entry is its own
+        same_bytes.setdefault(index if item.data is None else item.data, []).append(index)
+    outcomes: dict[int, Outcome] = {}
+
+    def work(indices: list[int]) -> None:
+        paths: set[str] = set()
+        for index in indices:
+            item = read[index]
+            prepared = _prepare(services, item)
+            if isinstance(prepared, Prepared) and item.source.path in paths:
+                # The same name with the same bytes again: the earlier entry is the image.
+                item = replace(item, source=replace(item.source, repeats_earlier_entry=True))
+            paths.add(item.source.path or "")
+            outcomes[index] = _finish(services, reader, item, prepared)
+            record(index, outcomes[index])
+
     with ThreadPoolExecutor(max_workers=services.settings.group_concurrency) as pool:
-        prepared = _in_threads(pool, lambda item: _prepare(services, item), read)
-        same_bytes: dict[str, list[int]] = {}
-        for index, ready in enumerate(prepared):
-            identity = ready.md["Hash"] if isinstance(ready, Prepared) else f"entry {index}"
-            same_bytes.setdefault(identity, []).append(index)
-        outcomes: dict[int, Outcome] = {}
-
-        def finish(indices: list[int]) -> None:
-            paths: set[str] = set()
-            for index in indices:
-                item = read[index]
-                if isinstance(prepared[index], Prepared) and item.source.path in paths:
-                    # The same name with the same bytes again: the earlier entry is the image.
-                    item = replace(item, source=replace(item.source, repeats_earlier_entry=True))
-                paths.add(item.source.path or "")
-                outcomes[index] = _finish(services, reader, item, prepared[index])
-                record(index, outcomes[index])
-
-        _in_threads(pool, finish, list(same_bytes.values()))
+        _in_threads(pool, work, list(same_bytes.values()))
     return [outcomes[index] for index in range(len(read))]
 
 

@@ -7,6 +7,8 @@ import os
 import tracemalloc
 import warnings
 import zipfile
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,35 @@ def test_a_group_works_up_to_its_concurrency_of_entries_at_once(
 
     assert [(r["path"], r["outcome"]) for r in rows] == [(p, INGESTED) for p in members]
     assert 2 <= standin_api.most_in_flight <= 3
+
+
+class CountingImagePool(ThreadPoolExecutor):
+    """An image pool that notes, as each entry's image work reaches it, how many images the
+    stand-in has saved."""
+
+    def __init__(self, saved: Callable[[], int]) -> None:
+        super().__init__(max_workers=2)
+        self.saved, self.saved_at_submit = saved, []
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future:
+        self.saved_at_submit.append(self.saved())
+        return super().submit(fn, *args, **kwargs)
+
+
+def test_a_groups_entries_are_saved_while_later_ones_are_still_to_be_prepared(
+        services: Services, standin_api: StandinApi, tmp_path: Path) -> None:
+    batch_id = create_batch(services.api, serial="CAM-1")
+    members = [(f"IMG_{i}.JPG", jpeg_bytes(tmp_path, seed=110 + i)) for i in range(6)]
+    with CountingImagePool(lambda: len(standin_api.store.images(batch_id))) as pool:
+        services = replace(services, image_pool=pool,
+                           settings=replace(services.settings, group_concurrency=2))
+        rows = ingest_members_as_one_group(services, batch_id, members)
+
+    assert [r["outcome"] for r in rows] == [INGESTED] * 6
+    # Two entries at a time, each prepared and then saved by one task: the k-th entry's image
+    # work starts once k - 1 entries are saved (not after every entry has been prepared).
+    assert len(pool.saved_at_submit) == 6
+    assert all(saved >= k - 1 for k, saved in enumerate(pool.saved_at_submit))
 
 
 def zip_with_repeats(members: list[tuple[str, bytes]]) -> bytes:
