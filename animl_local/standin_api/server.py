@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import hmac
 import json
 import logging
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from graphql import (
+    DocumentNode,
     GraphQLError,
     StringValueNode,
     ValueNode,
@@ -142,10 +144,9 @@ def execute(resolvers: Resolvers, body: dict[str, Any]) -> tuple[int, dict[str, 
         return 400, _errors("GraphQL operations must contain a non-empty `query`.",
                             "BAD_REQUEST")
     try:
-        document = parse(query)
+        document, invalid = checked_document(query)
     except GraphQLError as error:
         return 400, _errors(error.message, "GRAPHQL_PARSE_FAILED")
-    invalid = validate(SCHEMA, document)
     if invalid:
         return 400, {"errors": [{**e.formatted, "extensions": {
             "code": "GRAPHQL_VALIDATION_FAILED"}} for e in invalid]}
@@ -163,6 +164,16 @@ def execute(resolvers: Resolvers, body: dict[str, Any]) -> tuple[int, dict[str, 
     if result.errors:
         reply["errors"] = [_error_json(e) for e in result.errors]
     return 200, reply
+
+
+@functools.lru_cache(maxsize=256)
+def checked_document(query: str) -> tuple[DocumentNode, tuple[GraphQLError, ...]]:
+    """The document and its validation errors against the schema (none: valid); a document that
+    does not parse raises. Kept per document text: clients send the same few documents again
+    and again, and parsing and validating each took more of the stand-in's time than running
+    it. A refused document is kept with its errors, so it is refused every time it is sent."""
+    document = parse(query)
+    return document, tuple(validate(SCHEMA, document))
 
 
 def _errors(message: str, code: str) -> dict[str, Any]:

@@ -170,11 +170,17 @@ def test_create_upload_takes_only_what_the_service_takes(
 ])
 def test_what_the_schema_refuses_gets_http_400(standin_api: StandinApi, query: str,
                                                variables: dict | None) -> None:
-    reply = requests.post(standin_api.url, json={"query": query, "variables": variables},
-                          headers={"x-api-key": API_KEY}, timeout=5)
-    assert reply.status_code == 400
-    assert reply.json()["errors"][0]["extensions"]["code"] in (
+    def send() -> requests.Response:
+        return requests.post(standin_api.url, json={"query": query, "variables": variables},
+                             headers={"x-api-key": API_KEY}, timeout=5)
+
+    first = send()
+    assert first.status_code == 400
+    assert first.json()["errors"][0]["extensions"]["code"] in (
         "GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "BAD_USER_INPUT")
+    # Sent again, it is refused again (the stand-in keeps each document's check).
+    again = send()
+    assert (again.status_code, again.json()) == (400, first.json())
 
 
 def test_a_request_that_is_not_json_is_refused_as_apollo_does(standin_api: StandinApi) -> None:
