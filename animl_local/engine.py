@@ -44,6 +44,7 @@ from animl_local.lambda_adapter import InvocationLog, handlers_serve_invocations
 from animl_local.moto_request_cycles import moto_requests_freed_when_answered
 from animl_local.moto_s3_on_disk import s3_objects_on_disk
 from animl_local.moto_s3_owner import expected_owners_enforced
+from animl_local.moto_s3_urls import s3_urls_read_once
 from animl_local.report import WorkflowFunctions
 from animl_local.stack import MOTO_PARAMETERS
 from animl_local.state_machine import (
@@ -164,6 +165,7 @@ class EmbeddedStage:
         # Bodies sent to moto are let go when answered, not at the next full collection.
         self._stack.enter_context(moto_requests_freed_when_answered())
         self._stack.enter_context(expected_owners_enforced())  # a wrong owner is refused, as S3
+        self._stack.enter_context(s3_urls_read_once())  # not re-imported at every S3 request
         # RedriveExecution and failing Map runs, as on AWS (moto's interpreter has neither).
         moto_stepfunctions.install()
         if self.server_port is None:
