@@ -38,6 +38,7 @@ from moto import mock_aws
 from moto.core.config import DefaultConfig
 
 from animl_local import aws_limits, moto_cloudformation, moto_stepfunctions, operations
+from animl_local.botocore_models import botocore_models_parsed_once
 from animl_local.execution_watcher import ExecutionWatcher
 from animl_local.glibc_heap import heap_kept_small
 from animl_local.lambda_adapter import InvocationLog, handlers_serve_invocations
@@ -157,6 +158,7 @@ class EmbeddedStage:
         # Handlers keep a container's runtime in module state: this stage starts with its own.
         reset_runtime()
         self._stack.callback(reset_runtime)
+        self._stack.enter_context(botocore_models_parsed_once())  # not again per session
         # Before any of the stage's threads: they share two arenas, trimmed each second.
         self._stack.enter_context(heap_kept_small())
         self._stack.enter_context(_lambda_environment(self.settings))

@@ -97,13 +97,16 @@ def run_batch(archive: Path, original_name: str, out: Path | None, serial: str |
     """Create the batch as the web app would, upload it, and wait for the state machine.
 
     `progress`, when given, is told each phase and the images done."""
-    from animl_local import moto_s3_copies, operations, report
-    from animl_local.engine import ACCOUNT_ID, EmbeddedStage
-    from animl_local.html_report import write_html_report
-    from animl_local.standin_api import StandinApi, StandinAws
-    from animl_local.webapp import upload_batch
-    from functions.batch.batch_record import read_batch_record
-    from functions.platform.graphql_client import AnimlApiClient
+    from animl_local.botocore_models import botocore_models_parsed_once
+
+    with botocore_models_parsed_once():  # importing moto makes three sessions of its own
+        from animl_local import moto_s3_copies, operations, report
+        from animl_local.engine import ACCOUNT_ID, EmbeddedStage
+        from animl_local.html_report import write_html_report
+        from animl_local.standin_api import StandinApi, StandinAws
+        from animl_local.webapp import upload_batch
+        from functions.batch.batch_record import read_batch_record
+        from functions.platform.graphql_client import AnimlApiClient
 
     api_key = secrets.token_urlsafe(24)
     keep_secret(api_key)

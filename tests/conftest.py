@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import io
 import os
 import shutil
@@ -13,12 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
-import botocore.loaders
-import botocore.session
 import pytest
 from moto import mock_aws
 
 from animl_local import aws_limits, webapp
+from animl_local.botocore_models import botocore_models_parsed_once
 from animl_local.engine import ACCOUNT_ID, LOCAL_TUNING, EmbeddedStage
 from animl_local.samples import sample_jpeg
 from animl_local.standin_api import StandinApi, StandinAws
@@ -58,11 +56,8 @@ _SCRATCH = pytest.StashKey[str]()
 @pytest.fixture(autouse=True, scope="session")
 def _one_botocore_loader() -> Iterator[None]:
     """moto gives each mock a new default boto3 session, and a new session parses botocore's
-    JSON service models again: 0.1-0.3 s a client. Here sessions share one loader, which keeps
-    what it parsed, read-only, as the clients of one session already share it."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(botocore.session, "create_loader",
-                      functools.cache(botocore.loaders.create_loader))
+    JSON service models again: 0.1-0.3 s a client. Here sessions share one loader."""
+    with botocore_models_parsed_once():
         yield
 
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import copy
 
+import boto3
+import botocore.loaders
+import botocore.session
 import pytest
 from moto.core import config as moto_config
 
 from animl_local import engine, stack
+from animl_local.botocore_models import botocore_models_parsed_once
 from animl_local.engine import EmbeddedStage
 
 
@@ -49,3 +53,17 @@ def test_a_moto_server_leaves_moto_s_global_config_as_it_found_it() -> None:
         assert moto_config.default_user_config["stepfunctions"]["execute_state_machine"]
 
     assert moto_config.default_user_config == before
+
+
+def test_sessions_made_while_the_stage_runs_share_one_loader(monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    # Without the tests' own sharing (conftest), each session has a loader of its own.
+    monkeypatch.setattr(botocore.session, "create_loader", botocore.loaders.create_loader)
+
+    def loader() -> object:
+        return boto3.session.Session()._session.get_component("data_loader")
+
+    assert loader() is not loader()
+    with botocore_models_parsed_once():
+        assert loader() is loader()
+    assert loader() is not loader()
