@@ -8,7 +8,6 @@ sends the same event once per ending (a re-driven execution that fails again is 
 
 from __future__ import annotations
 
-import math
 import time
 import uuid
 from collections.abc import Callable
@@ -19,11 +18,6 @@ from animl_local import operations
 from functions.batch.execution_events import ENDED_BADLY
 
 TERMINAL = ("SUCCEEDED", *ENDED_BADLY)
-# While waiting, progress is read at most this often: each reading costs the stage's one
-# interpreter moto calls (a local run's images done: two, and a count in the stand-in), and
-# the progress line is redrawn twice a second at most. The execution's status is polled
-# more often, so that its end is seen at once.
-PROGRESS_SECONDS = 1.0
 
 
 @dataclass
@@ -37,13 +31,10 @@ class ExecutionWatcher:
     _reported: set[tuple[str, int]] = field(default_factory=set)
 
     def wait(self, execution_arn: str, on_progress: Callable[[], None] | None = None,
-             poll_seconds: float = 0.25, timeout_seconds: float = 3600,
-             progress_seconds: float = PROGRESS_SECONDS) -> dict[str, Any]:
+             poll_seconds: float = 0.25, timeout_seconds: float = 3600) -> dict[str, Any]:
         """Block until the execution ends (stopping it after `timeout_seconds`); report a bad
-        end; returns its description. `on_progress` is called at most every
-        `progress_seconds` meanwhile, and once at the end."""
+        end; returns its description."""
         deadline = time.monotonic() + timeout_seconds
-        progress = at_most_every(progress_seconds, on_progress) if on_progress else None
         try:
             while True:
                 description = self.sfn.describe_execution(executionArn=execution_arn)
@@ -53,8 +44,8 @@ class ExecutionWatcher:
                     self.sfn.stop_execution(executionArn=execution_arn, error="LocalTimeout",
                                             cause=f"no end after {timeout_seconds} s")
                     continue
-                if progress:
-                    progress()
+                if on_progress:
+                    on_progress()
                 time.sleep(poll_seconds)
         except BaseException:  # Ctrl-C, SIGTERM: the execution stops before the stage does
             self.sfn.stop_execution(executionArn=execution_arn, error="Interrupted",
@@ -103,19 +94,6 @@ class ExecutionWatcher:
         if description["status"] in ENDED_BADLY and ending not in self._reported:
             self._reported.add(ending)
             self.deliver(status_change_event(description, self.region, self.account))
-
-
-def at_most_every(seconds: float, action: Callable[[], None],
-                  clock: Callable[[], float] = time.monotonic) -> Callable[[], None]:
-    """`action`, run when called unless it last ran less than `seconds` ago (by `clock`)."""
-    last = [-math.inf]
-
-    def maybe() -> None:
-        now = clock()
-        if now - last[0] >= seconds:
-            last[0] = now
-            action()
-    return maybe
 
 
 def execution_events(name: str, before: tuple[str, int] | None, now: tuple[str, int]

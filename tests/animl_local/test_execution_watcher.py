@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from animl_local.execution_watcher import at_most_every, execution_events
+from animl_local.execution_watcher import execution_events
 
 
 def test_each_event_of_an_execution_is_one_line() -> None:
@@ -22,12 +22,3 @@ def test_a_redrive_is_told_whether_it_is_seen_running_or_already_ended_again() -
     assert execution_events("b", ("FAILED", 1), ("RUNNING", 1)) == [
         "execution b re-driven (re-drive 1)"]
     assert execution_events("b", ("RUNNING", 1), ("RUNNING", 1)) == []
-
-
-def test_progress_is_read_at_most_once_a_period() -> None:
-    now, calls = [0.0], []
-    progress = at_most_every(1.0, lambda: calls.append(now[0]), clock=lambda: now[0])
-    for step in range(12):  # polled every quarter of a period
-        now[0] = step * 0.25
-        progress()
-    assert calls == [0.0, 1.0, 2.0]
