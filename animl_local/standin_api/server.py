@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import hmac
 import json
@@ -11,7 +10,6 @@ import logging
 import os
 import random
 import re
-import socket
 import threading
 import time
 from collections import Counter
@@ -394,32 +392,6 @@ class _DeepBacklogServer(ThreadingHTTPServer):
     # 4 groups, the inference consumer) overflow it, and a refused SYN waits 1 s to retry.
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]
-                 ) -> None:
-        super().__init__(address, handler)
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._open_lock:
-            self._open.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._open_lock:
-            self._open.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        """End every connection still open (kept alive between requests), so that a stopped
-        stand-in answers nothing more, as before connections were kept: their threads read
-        the end of the stream and end."""
-        with self._open_lock:
-            still_open = list(self._open)
-        for connection in still_open:
-            with contextlib.suppress(OSError):  # closed meanwhile
-                connection.shutdown(socket.SHUT_RDWR)
-
 
 class StandinApi:
     """The stand-in API on 127.0.0.1; port 0 picks a free port."""
@@ -463,7 +435,6 @@ class StandinApi:
         if self.aws:
             self.aws.wait_for_invocations()
         self._server.shutdown()
-        self._server.close_connections()
         self._server.server_close()
         self.store.close()
 
@@ -502,31 +473,23 @@ class StandinApi:
         resolvers = Resolvers(self.store, self.aws)
 
         class Handler(BaseHTTPRequestHandler):
-            # Connections kept alive, as the service's are: a new connection per request cost
-            # a thread and about 1 ms of the one interpreter a local run shares. Answers go
-            # out at once (a reply's headers and body are two writes; with Nagle's algorithm
-            # the second waited for the client's delayed ACK, some 40 ms).
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
             def do_POST(self) -> None:
                 if not _key_matches(self.headers.get("x-api-key"), api._api_key):
-                    self._refuse(401, {"errors": [{"message": "Authentication error: no valid "
-                                                   "x-api-key or bearer token"}]})
+                    self._reply(401, {"errors": [{"message": "Authentication error: no valid "
+                                                  "x-api-key or bearer token"}]})
                     return
                 length = _content_length(self.headers.get("content-length"))
                 if length is None:
-                    self._refuse(400, _errors("Bad content-length", "BAD_REQUEST"))
+                    self._reply(400, _errors("Bad content-length", "BAD_REQUEST"))
                     return
                 if length > MAX_BODY_BYTES:
-                    self._refuse(413, {"errors": [{"message": "Request body too large"}]})
+                    self._reply(413, {"errors": [{"message": "Request body too large"}]})
                     return
                 content_type = self.headers.get("content-type", "").split(";")[0].strip()
                 if content_type != "application/json":
                     # Apollo's CSRF prevention refuses "simple" requests without a preflight.
-                    self._refuse(400, _errors("This operation has been blocked as a potential "
-                                              "Cross-Site Request Forgery (CSRF).",
-                                              "BAD_REQUEST"))
+                    self._reply(400, _errors("This operation has been blocked as a potential "
+                                             "Cross-Site Request Forgery (CSRF).", "BAD_REQUEST"))
                     return
                 try:
                     body = json.loads(self.rfile.read(length) or b"{}")
@@ -556,11 +519,6 @@ class StandinApi:
                     "retry-after": str(fault.retry_after)}
                 self._reply(fault.status,
                             {"errors": [{"message": "Service unavailable (injected)"}]}, headers)
-
-            def _refuse(self, status: int, body: dict[str, Any]) -> None:
-                """Answer without reading the request's body, and close the connection: what
-                is left of the body must not be read as the next request."""
-                self._reply(status, body, {"connection": "close"})
 
             def _reply(self, status: int, body: dict[str, Any],
                        headers: dict[str, str] | None = None) -> None:

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import base64
-import contextlib
-import http.client
 import json
-import socket
-from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -219,67 +215,6 @@ def test_create_image_error_records_image_and_batch(api_client: AnimlApiClient) 
     batch_id = create_batch(api_client)
     recorded = api_client.create_image_error("p:h", batch_id, "boom")
     assert (recorded["image"], recorded["batch"], recorded["error"]) == ("p:h", batch_id, "boom")
-
-
-def post_raw(url: str, key: str, body: bytes) -> bytes:
-    """One POST of `body` with `key` on a socket of its own; everything the server sends until
-    it closes the connection (or goes quiet for a second)."""
-    host, port = urlsplit(url).hostname, urlsplit(url).port
-    head = (f"POST {urlsplit(url).path} HTTP/1.1\r\nHost: {host}\r\nx-api-key: {key}\r\n"
-            f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n")
-    with socket.create_connection((host, port), timeout=1) as connection:
-        connection.sendall(head.encode() + body)
-        answer = b""
-        with contextlib.suppress(TimeoutError):
-            while chunk := connection.recv(65536):
-                answer += chunk
-    return answer
-
-
-GET_IMAGE_BODY = json.dumps({"query": "query I($input: QueryImageInput!) "
-                                      "{ image(input: $input) { _id } }",
-                             "variables": {"input": {"imageId": "p:h"}}}).encode()
-
-
-def test_a_connection_is_kept_for_the_next_request(standin_api: StandinApi) -> None:
-    host, port = urlsplit(standin_api.url).hostname, urlsplit(standin_api.url).port
-    connection = http.client.HTTPConnection(host, port, timeout=5)
-    headers = {"x-api-key": API_KEY, "content-type": "application/json"}
-    for _ in range(2):
-        connection.request("POST", urlsplit(standin_api.url).path, GET_IMAGE_BODY, headers)
-        first_socket = connection.sock
-        response = connection.getresponse()
-        assert response.status == 200 and "errors" in json.loads(response.read())
-        assert not response.will_close and connection.sock is first_socket
-    connection.close()
-
-
-@pytest.mark.sends_refused_requests
-def test_a_body_refused_unread_is_never_read_as_a_request(standin_api: StandinApi) -> None:
-    # Refused for its key before its body is read; the body is itself a whole request, which
-    # a connection kept open would answer next.
-    inner = post_raw(standin_api.url, API_KEY, GET_IMAGE_BODY)
-    assert inner.count(b"HTTP/1.1 ") == 1  # on its own, it is answered
-    smuggled = (f"POST {urlsplit(standin_api.url).path} HTTP/1.1\r\nx-api-key: {API_KEY}\r\n"
-                f"content-type: application/json\r\ncontent-length: {len(GET_IMAGE_BODY)}"
-                "\r\n\r\n").encode() + GET_IMAGE_BODY
-
-    answer = post_raw(standin_api.url, "wrong-key", smuggled)
-
-    assert answer.startswith(b"HTTP/1.1 401 ") and answer.count(b"HTTP/1.1 ") == 1
-    assert b"connection: close" in answer.lower()
-
-
-def test_a_stopped_stand_in_answers_no_kept_connection(tmp_path) -> None:
-    api = StandinApi(tmp_path / "api.sqlite3", "k").start()
-    session = requests.Session()
-    body = {"query": "query I($input: QueryImageInput!) { image(input: $input) { _id } }",
-            "variables": {"input": {"imageId": "p:h"}}}
-    assert session.post(api.url, json=body, headers={"x-api-key": "k"}, timeout=5).ok
-    api.stop()
-
-    with pytest.raises(requests.ConnectionError):
-        session.post(api.url, json=body, headers={"x-api-key": "k"}, timeout=5)
 
 
 def test_the_database_persists_across_restarts(tmp_path) -> None:
