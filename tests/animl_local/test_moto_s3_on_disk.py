@@ -17,8 +17,8 @@ from animl_local.moto_s3_on_disk import s3_objects_on_disk
 from tests.conftest import REGION
 
 PART = 5 * 1024 * 1024  # S3's smallest part but the last
-RANGES = ["bytes=0-99", f"bytes={PART - 5}-{PART + 5}", "bytes=-10", "bytes=100-",
-          "bytes=5-3", None]
+RANGES = ["bytes=0-99", f"bytes={PART - 5}-{PART + 5}", f"bytes={PART - 1}-{2 * PART + 1}",
+          "bytes=-10", "bytes=100-", "bytes=5-3", None]
 
 
 @contextmanager
@@ -49,11 +49,14 @@ def answers(client: Any, parts: list[bytes]) -> dict[str, Any]:
             ranges[wanted] = refused.response["Error"]["Code"]
             continue
         ranges[wanted] = (got["Body"].read(), got.get("ContentRange"), got["ContentLength"])
+    client.copy_object(Bucket="bkt", Key="copy", CopySource={"Bucket": "bkt", "Key": "k"})
+    copied = client.get_object(Bucket="bkt", Key="copy")
     return {"etag": done["ETag"], "length": head["ContentLength"], "ranges": ranges,
+            "copy": (copied["ETag"], copied["Body"].read()),
             "uploads": client.list_multipart_uploads(Bucket="bkt").get("Uploads", [])}
 
 
-@pytest.mark.parametrize("sizes", [[PART, 3 * 1024 * 1024 + 7], [1234]])
+@pytest.mark.parametrize("sizes", [[PART, 3 * 1024 * 1024 + 7], [PART, PART, 10], [1234]])
 def test_completing_and_reading_in_ranges_answer_as_moto_does(sizes: list[int]) -> None:
     parts = [os.urandom(size) for size in sizes]
     with s3(on_disk=False) as plain:
@@ -61,6 +64,22 @@ def test_completing_and_reading_in_ranges_answer_as_moto_does(sizes: list[int]) 
     with s3(on_disk=True) as on_disk:
         assert answers(on_disk, parts) == expected
     assert expected["ranges"][None][0] == b"".join(parts)
+
+
+def open_files() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_a_completed_upload_lets_its_parts_files_go_when_deleted() -> None:
+    """The object owns its parts' spooled files: deleting it closes them (none is left open),
+    and the object is never rewritten in place."""
+    parts = [os.urandom(PART), os.urandom(PART)]
+    with s3(on_disk=True) as client:
+        before = open_files()
+        assert answers(client, parts)["ranges"][None][0] == b"".join(parts)
+        client.delete_object(Bucket="bkt", Key="copy")
+        client.delete_object(Bucket="bkt", Key="k")
+        assert open_files() <= before
 
 
 def test_a_part_that_does_not_match_is_refused_as_moto_does() -> None:
