@@ -42,7 +42,10 @@ from animl_local.botocore_models import botocore_models_parsed_once
 from animl_local.execution_watcher import ExecutionWatcher
 from animl_local.glibc_heap import heap_kept_small
 from animl_local.lambda_adapter import InvocationLog, handlers_serve_invocations
-from animl_local.moto_request_cycles import moto_requests_freed_when_answered
+from animl_local.moto_request_cycles import (
+    moto_request_bodies_not_copied,
+    moto_requests_freed_when_answered,
+)
 from animl_local.moto_s3_on_disk import s3_objects_on_disk
 from animl_local.moto_s3_owner import expected_owners_enforced
 from animl_local.moto_s3_urls import s3_urls_read_once
@@ -166,6 +169,7 @@ class EmbeddedStage:
         self._stack.enter_context(s3_objects_on_disk())
         # Bodies sent to moto are let go when answered, not at the next full collection.
         self._stack.enter_context(moto_requests_freed_when_answered())
+        self._stack.enter_context(moto_request_bodies_not_copied())  # nor read back as a copy
         self._stack.enter_context(expected_owners_enforced())  # a wrong owner is refused, as S3
         self._stack.enter_context(s3_urls_read_once())  # not re-imported at every S3 request
         # RedriveExecution and failing Map runs, as on AWS (moto's interpreter has neither).
