@@ -34,6 +34,7 @@ from typing import Any
 
 import boto3
 import requests
+from botocore.config import Config
 from moto import mock_aws
 from moto.core.config import DefaultConfig
 
@@ -154,6 +155,7 @@ class EmbeddedStage:
     _session: Any = field(default_factory=boto3.session.Session, repr=False)
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
     _clients_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _browser_s3: Any = field(default=None, repr=False)
 
     # lifecycle
 
@@ -274,8 +276,13 @@ class EmbeddedStage:
     def put_part(self, created: dict[str, Any], number: int, body: Any) -> str:
         """A browser-style upload's part, written straight into the multipart upload that
         createUpload made (in-process, an HTTP PUT to the presigned URL would pass through
-        moto's HTTP mock, which copies and keeps request bodies)."""
-        written = self.client("s3").upload_part(
+        moto's HTTP mock, which copies and keeps request bodies). Its payload is unsigned, as
+        a presigned URL's PUT is (hashing every 100 MB part for SigV4 cost a second a GB)."""
+        if self._browser_s3 is None:
+            self._browser_s3 = self._session.client(
+                "s3", region_name=self.settings.region,
+                config=Config(s3={"payload_signing_enabled": False}))
+        written = self._browser_s3.upload_part(
             Bucket=self.settings.ingestion_bucket, Key=f"{created['batch']}.zip",
             UploadId=created["multipartUploadId"], PartNumber=number, Body=body.read())
         return str(written["ETag"])
