@@ -199,7 +199,7 @@ def _complete_multipart_upload(self: S3Backend, bucket_name: str, multipart_id: 
         # moto only seeks, tells, reads and closes a key's buffer: a file-like, not a file.
         key._value_buffer = _JoinedParts(buffers)  # type: ignore[assignment]
         key.contentsize = sum(int(part.contentsize) for part in parts)
-    del bucket.multiparts[multipart_id]  # moto's MultipartDict disposes of the parts' (now empty) files
+    del bucket.multiparts[multipart_id]  # moto's MultipartDict disposes of the (emptied) parts
     key.set_metadata(multipart.metadata)
     self.put_object_tagging(key, multipart.tags)
     self.put_object_acl(bucket_name=bucket_name, key_name=key.name, acl=multipart.acl,
