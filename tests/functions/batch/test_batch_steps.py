@@ -162,9 +162,15 @@ def test_a_retried_group_finds_its_saved_images_and_records_no_image_error(
     members = [(f"cam/IMG_{i}.JPG", jpeg_bytes(tmp_path, seed=90 + i)) for i in range(3)]
     first = ingest_members_as_one_group(services, batch_id, members)
     errors = len(standin_api.store.image_errors(batch_id))  # the queue-less inference, once each
-    # The attempt ended after createImage but before its outcomes were stored: a retry.
+    # The attempt ended after createImage but before any outcome was stored (the group's or
+    # an entry's, which would let the retry skip the entry): a retry meets its own images.
     work = services.settings.batch_work_bucket
     services.s3.delete_object(Bucket=work, Key=storage.outcomes_key(batch_id, 0))
+    stored = services.s3.list_objects_v2(Bucket=work,
+                                         Prefix=storage.entry_outcomes_prefix(batch_id, 0))
+    assert len(stored["Contents"]) == 3
+    for entry_outcome in stored["Contents"]:
+        services.s3.delete_object(Bucket=work, Key=entry_outcome["Key"])
     [item] = storage.get_json(services.s3, work, storage.manifest_key(batch_id))
     batch_steps.ingest_group(services, batch_id, services.settings.ingestion_bucket,
                              f"{batch_id}.zip", 0, item["entries"])
