@@ -116,6 +116,20 @@ def test_sqs_counts_a_message_in_bytes(aws: None) -> None:
     assert "Message must be shorter than 262144 bytes" in str(refused.value)
 
 
+def test_sqs_counts_a_batch_in_bytes(aws: None) -> None:
+    """A batch's bodies together within SQS_MESSAGE's 1 MiB, in bytes (moto counted characters)."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.create_queue(QueueName="q")["QueueUrl"]  # MaximumMessageSize: 1 MiB, AWS's default
+    quarter = SQS_MESSAGE.max_bytes // 4
+    sqs.send_message_batch(QueueUrl=url, Entries=[
+        {"Id": str(i), "MessageBody": "a" * quarter} for i in range(4)])  # exactly 1 MiB
+    # 4 x 131,073 characters: 1 MiB + 8 bytes (AWS's code is AWS.SimpleQueueService.<shape>)
+    with pytest.raises(sqs.exceptions.BatchRequestTooLong) as refused:
+        sqs.send_message_batch(QueueUrl=url, Entries=[
+            {"Id": str(i), "MessageBody": "é" * (quarter // 2 + 1)} for i in range(4)])
+    assert f"{SQS_MESSAGE.max_bytes + 8} bytes" in refused.value.response["Error"]["Message"]
+
+
 def test_a_task_input_over_256_kib_fails_the_execution(aws: None) -> None:
     """The task's parameters (here the input twice) over the limit: States.DataLimitExceeded,
     where moto passed them on to the function."""
