@@ -199,7 +199,7 @@ def child(case: str, root: Path) -> None:
     print(json.dumps({
         "entries": len(item["entries"]), "counts": {k: v for k, v in counts.items()
                                                     if k not in ("group", "images")},
-        "reasons": sorted(set(reasons)), "seconds": round(seconds, 1),
+        "reasons": sorted({r for r in reasons if r}), "seconds": round(seconds, 1),
         "bytes_written_or_copied_mb": round(s3.written / 1e6),
         "peak_rss_mb": round(peak / 1024), "step_rss_mb": round((peak - baseline) / 1024),
         "tracemalloc_peak_mb": round(traced / 2**20)}))
