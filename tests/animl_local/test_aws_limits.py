@@ -11,6 +11,7 @@ import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
+from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 
 from animl_local import aws_limits
 from animl_local.engine import ENGINE_CONFIG
@@ -158,4 +159,40 @@ def test_a_task_input_over_256_kib_fails_the_execution(aws: None) -> None:
     assert refused.value.response["Error"]["Code"] == "ValidationException"
     assert run(120_000)["status"] == "SUCCEEDED"  # 240 KB sent
     failed = run(STATE_PAYLOAD.max_bytes // 2)  # twice that, with its JSON: over the limit
+    assert (failed["status"], failed.get("error")) == ("FAILED", STATE_PAYLOAD.error)
+
+
+def test_a_state_output_of_256_kib_passes_and_one_byte_more_fails(aws: None) -> None:
+    """A state's output is measured as moto serialises it: exactly the limit is accepted, as on
+    AWS (moto refused it), a byte more is States.DataLimitExceeded."""
+    # Output {"a": text, "b": text}, and "p": "" beside them for an odd size.
+    double = {"a.$": "$.text", "b.$": "$.text"}
+    definition = {"StartAt": "Same", "States": {
+        "Same": {"Type": "Pass", "Parameters": double, "End": True},
+        "Over": {"Type": "Pass", "Parameters": {**double, "p": ""}, "End": True}}}
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+
+    def run(start: str, text_bytes: int) -> dict:
+        machine = sfn.create_state_machine(
+            name=start, definition=json.dumps({**definition, "StartAt": start}),
+            roleArn=ROLE)["stateMachineArn"]
+        started = sfn.start_execution(stateMachineArn=machine,
+                                      input=json.dumps({"text": "x" * text_bytes}))
+        for _ in range(400):
+            described = sfn.describe_execution(executionArn=started["executionArn"])
+            if described["status"] != "RUNNING":
+                return described
+            time.sleep(0.05)
+        raise AssertionError("the execution did not end")
+
+    def size(output: dict) -> int:
+        return len(to_json_str(output).encode())
+
+    same = size({"a": "", "b": ""})  # 2 x text + this
+    over = size({"a": "", "b": "", "p": ""})
+    assert (STATE_PAYLOAD.max_bytes - same) % 2 == (STATE_PAYLOAD.max_bytes + 1 - over) % 2 == 0
+    succeeded = run("Same", (STATE_PAYLOAD.max_bytes - same) // 2)
+    assert succeeded["status"] == "SUCCEEDED"
+    assert size(json.loads(succeeded["output"])) == STATE_PAYLOAD.max_bytes
+    failed = run("Over", (STATE_PAYLOAD.max_bytes + 1 - over) // 2)
     assert (failed["status"], failed.get("error")) == ("FAILED", STATE_PAYLOAD.error)
