@@ -9,8 +9,8 @@ another measure), by the figures in `functions.platform.aws_limits`, with AWS's 
 - Lambda Invoke: a request over 6 MB (synchronous) or 1 MB (asynchronous) ->
   RequestEntityTooLargeException (a response over 6 MB moto itself makes
   Function.ResponseSizeTooLarge).
-- SQS: a message body over the queue's MaximumMessageSize counted in bytes (moto counts
-  characters).
+- SQS: a message body over the queue's MaximumMessageSize, and a batch's bodies together over
+  1 MiB, counted in bytes (moto counts characters).
 Local only; `enforced()` is entered once by the embedded stage (and the tests' moto).
 """
 
@@ -25,7 +25,7 @@ from moto.awslambda.exceptions import LambdaClientError
 from moto.awslambda.models import LambdaFunction
 from moto.s3.exceptions import S3ClientError
 from moto.s3.models import S3Backend
-from moto.sqs.exceptions import InvalidParameterValue
+from moto.sqs.exceptions import BatchRequestTooLong, InvalidParameterValue
 from moto.sqs.models import SQSBackend
 from moto.stepfunctions.exceptions import ValidationException
 from moto.stepfunctions.models import StateMachine
@@ -38,6 +38,7 @@ from functions.platform.aws_limits import (
     LAMBDA_ASYNC_PAYLOAD,
     LAMBDA_SYNC_PAYLOAD,
     S3_KEY,
+    SQS_MESSAGE,
     STATE_PAYLOAD,
     Limit,
     utf8_size,
@@ -131,6 +132,16 @@ def _sqs_validate(original: Callable[..., Any]) -> Callable[..., Any]:
     return validate
 
 
+def _sqs_batch(original: Callable[..., Any]) -> Callable[..., Any]:
+    def send_message_batch(self: SQSBackend, queue_name: str, entries: dict[str, dict[str, Any]]
+                           ) -> Any:
+        size = sum(utf8_size(entry["MessageBody"]) for entry in entries.values())
+        if size > SQS_MESSAGE.max_bytes:
+            raise BatchRequestTooLong(size)
+        return original(self, queue_name, entries)
+    return send_message_batch
+
+
 @contextmanager
 def enforced() -> Iterator[None]:
     """Within this context, moto refuses what AWS refuses (see the module's docstring)."""
@@ -154,4 +165,6 @@ def enforced() -> Iterator[None]:
                                               _lambda_invoke(LambdaFunction.invoke)))
         stack.enter_context(mock.patch.object(SQSBackend, "_validate_message",
                                               _sqs_validate(SQSBackend._validate_message)))
+        stack.enter_context(mock.patch.object(SQSBackend, "send_message_batch",
+                                              _sqs_batch(SQSBackend.send_message_batch)))
         yield

@@ -83,6 +83,20 @@ class LocalFileS3(inspect_memory.LocalFileS3):
         self.written += len(Body)  # images and dead letters: counted only
         return {"ETag": '"0"'}
 
+    def get_paginator(self, operation: str) -> Any:
+        """ListObjectsV2 in one page (a group looks for the outcomes its earlier attempt kept)."""
+        assert operation == "list_objects_v2", operation
+        s3 = self
+
+        class Paginator:
+            def paginate(self, Bucket: str, Prefix: str = "") -> list[dict[str, Any]]:
+                folder = s3.root / Bucket
+                keys = sorted(str(path.relative_to(folder)) for path in folder.rglob("*")
+                              if path.is_file()) if folder.exists() else []
+                return [{"Contents": [{"Key": key} for key in keys if key.startswith(Prefix)]}]
+
+        return Paginator()
+
     def create_multipart_upload(self, **_: Any) -> dict[str, Any]:
         return {"UploadId": "u"}
 
@@ -185,7 +199,7 @@ def child(case: str, root: Path) -> None:
     print(json.dumps({
         "entries": len(item["entries"]), "counts": {k: v for k, v in counts.items()
                                                     if k not in ("group", "images")},
-        "reasons": sorted(set(reasons)), "seconds": round(seconds, 1),
+        "reasons": sorted({r for r in reasons if r}), "seconds": round(seconds, 1),
         "bytes_written_or_copied_mb": round(s3.written / 1e6),
         "peak_rss_mb": round(peak / 1024), "step_rss_mb": round((peak - baseline) / 1024),
         "tracemalloc_peak_mb": round(traced / 2**20)}))

@@ -30,7 +30,8 @@ LAMBDA_SYNC_PAYLOAD = Limit("Lambda synchronous invocation payload", 6 * 1024 * 
 LAMBDA_ASYNC_PAYLOAD = Limit("Lambda asynchronous invocation payload", 1024 * 1024,
                              "RequestEntityTooLargeException")
 # SQS message body: at most the queue's MaximumMessageSize, in bytes; 1 MiB is the highest a
-# queue may set (256 KiB before August 2025).
+# queue may set and its default (256 KiB before August 2025). A SendMessageBatch's bodies
+# together: 1 MiB too (BatchRequestTooLong).
 SQS_MESSAGE = Limit("SQS message", 1024 * 1024, "InvalidParameterValue")
 
 ALL = (S3_KEY, STATE_PAYLOAD, LAMBDA_SYNC_PAYLOAD, LAMBDA_ASYNC_PAYLOAD, SQS_MESSAGE)

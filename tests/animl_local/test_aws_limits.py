@@ -11,6 +11,7 @@ import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
+from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 
 from animl_local import aws_limits
 from animl_local.engine import ENGINE_CONFIG
@@ -116,6 +117,20 @@ def test_sqs_counts_a_message_in_bytes(aws: None) -> None:
     assert "Message must be shorter than 262144 bytes" in str(refused.value)
 
 
+def test_sqs_counts_a_batch_in_bytes(aws: None) -> None:
+    """A batch's bodies together within SQS_MESSAGE's 1 MiB, in bytes (moto counted characters)."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.create_queue(QueueName="q")["QueueUrl"]  # MaximumMessageSize: 1 MiB, AWS's default
+    quarter = SQS_MESSAGE.max_bytes // 4
+    sqs.send_message_batch(QueueUrl=url, Entries=[
+        {"Id": str(i), "MessageBody": "a" * quarter} for i in range(4)])  # exactly 1 MiB
+    # 4 x 131,073 characters: 1 MiB + 8 bytes (AWS's code is AWS.SimpleQueueService.<shape>)
+    with pytest.raises(sqs.exceptions.BatchRequestTooLong) as refused:
+        sqs.send_message_batch(QueueUrl=url, Entries=[
+            {"Id": str(i), "MessageBody": "é" * (quarter // 2 + 1)} for i in range(4)])
+    assert f"{SQS_MESSAGE.max_bytes + 8} bytes" in refused.value.response["Error"]["Message"]
+
+
 def test_a_task_input_over_256_kib_fails_the_execution(aws: None) -> None:
     """The task's parameters (here the input twice) over the limit: States.DataLimitExceeded,
     where moto passed them on to the function."""
@@ -144,4 +159,40 @@ def test_a_task_input_over_256_kib_fails_the_execution(aws: None) -> None:
     assert refused.value.response["Error"]["Code"] == "ValidationException"
     assert run(120_000)["status"] == "SUCCEEDED"  # 240 KB sent
     failed = run(STATE_PAYLOAD.max_bytes // 2)  # twice that, with its JSON: over the limit
+    assert (failed["status"], failed.get("error")) == ("FAILED", STATE_PAYLOAD.error)
+
+
+def test_a_state_output_of_256_kib_passes_and_one_byte_more_fails(aws: None) -> None:
+    """A state's output is measured as moto serialises it: exactly the limit is accepted, as on
+    AWS (moto refused it), a byte more is States.DataLimitExceeded."""
+    # Output {"a": text, "b": text}, and "p": "" beside them for an odd size.
+    double = {"a.$": "$.text", "b.$": "$.text"}
+    definition = {"StartAt": "Same", "States": {
+        "Same": {"Type": "Pass", "Parameters": double, "End": True},
+        "Over": {"Type": "Pass", "Parameters": {**double, "p": ""}, "End": True}}}
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+
+    def run(start: str, text_bytes: int) -> dict:
+        machine = sfn.create_state_machine(
+            name=start, definition=json.dumps({**definition, "StartAt": start}),
+            roleArn=ROLE)["stateMachineArn"]
+        started = sfn.start_execution(stateMachineArn=machine,
+                                      input=json.dumps({"text": "x" * text_bytes}))
+        for _ in range(400):
+            described = sfn.describe_execution(executionArn=started["executionArn"])
+            if described["status"] != "RUNNING":
+                return described
+            time.sleep(0.05)
+        raise AssertionError("the execution did not end")
+
+    def size(output: dict) -> int:
+        return len(to_json_str(output).encode())
+
+    same = size({"a": "", "b": ""})  # 2 x text + this
+    over = size({"a": "", "b": "", "p": ""})
+    assert (STATE_PAYLOAD.max_bytes - same) % 2 == (STATE_PAYLOAD.max_bytes + 1 - over) % 2 == 0
+    succeeded = run("Same", (STATE_PAYLOAD.max_bytes - same) // 2)
+    assert succeeded["status"] == "SUCCEEDED"
+    assert size(json.loads(succeeded["output"])) == STATE_PAYLOAD.max_bytes
+    failed = run("Over", (STATE_PAYLOAD.max_bytes + 1 - over) // 2)
     assert (failed["status"], failed.get("error")) == ("FAILED", STATE_PAYLOAD.error)

@@ -119,8 +119,8 @@ def test_the_state_machine_role_allows_only_its_own_resources() -> None:
     # s3:GetObject twice: the batch work area (the Map's ItemReader) and the ingestion bucket
     # (DeleteArchive's conditional delete on the archive's ETag).
     assert actions == ["lambda:InvokeFunction", "s3:DeleteObject", "s3:GetObject",
-                       "s3:GetObject", "states:DescribeExecution", "states:StartExecution",
-                       "states:StopExecution"]
+                       "s3:GetObject", "states:DescribeExecution", "states:RedriveExecution",
+                       "states:StartExecution", "states:StopExecution"]
 
 
 def test_a_base_station_principal_may_put_into_the_ingestion_bucket_only_when_named(
@@ -209,7 +209,8 @@ def _role_policy_as_deployed(settings: Settings) -> dict[str, Any]:
 
 def test_the_state_machine_role_reaches_its_distributed_map_children_only() -> None:
     """AWS's formats: executions `execution:<machine>:<name>`; a Distributed Map's children run
-    as `stateMachine:<machine>/<map run label or id>`, so `execution:<machine>/<label>:<id>`."""
+    as `stateMachine:<machine>/<map run label or id>`, so `execution:<machine>/<label>:<id>`.
+    The actions are those of AWS's "IAM policies for using Distributed Map states"."""
     settings = Settings(stage="dev", region=REGION)
     document = _role_policy_as_deployed(settings)
     machine = settings.state_machine_arn(ACCOUNT)
@@ -224,6 +225,11 @@ def test_the_state_machine_role_reaches_its_distributed_map_children_only() -> N
         assert allowed(document, action, child)
         assert not allowed(document, action, other)
         assert not allowed(document, action, other_child)
+    # Re-driving a failed execution re-drives its Map Run's failed STANDARD children
+    # (RedriveExecution on each, by this role); the parent itself is the operator's to re-drive.
+    assert allowed(document, "states:RedriveExecution", child)
+    assert not allowed(document, "states:RedriveExecution", other_child)
+    assert not allowed(document, "states:RedriveExecution", execution)
 
 
 def test_the_signing_key_is_made_once_and_never_leaves_ssm(aws: None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import tracemalloc
 import warnings
 import zipfile
@@ -162,9 +163,15 @@ def test_a_retried_group_finds_its_saved_images_and_records_no_image_error(
     members = [(f"cam/IMG_{i}.JPG", jpeg_bytes(tmp_path, seed=90 + i)) for i in range(3)]
     first = ingest_members_as_one_group(services, batch_id, members)
     errors = len(standin_api.store.image_errors(batch_id))  # the queue-less inference, once each
-    # The attempt ended after createImage but before its outcomes were stored: a retry.
+    # The attempt ended after createImage but before any outcome was stored (the group's or
+    # an entry's, which would let the retry skip the entry): a retry meets its own images.
     work = services.settings.batch_work_bucket
     services.s3.delete_object(Bucket=work, Key=storage.outcomes_key(batch_id, 0))
+    stored = services.s3.list_objects_v2(Bucket=work,
+                                         Prefix=storage.entry_outcomes_prefix(batch_id, 0))
+    assert len(stored["Contents"]) == 3
+    for entry_outcome in stored["Contents"]:
+        services.s3.delete_object(Bucket=work, Key=entry_outcome["Key"])
     [item] = storage.get_json(services.s3, work, storage.manifest_key(batch_id))
     batch_steps.ingest_group(services, batch_id, services.settings.ingestion_bucket,
                              f"{batch_id}.zip", 0, item["entries"])
@@ -316,6 +323,62 @@ def test_a_group_holds_its_byte_budget_of_inflated_entries_not_the_whole_group(
     # moto runs in this process (its copies of each dead-lettered object are counted too): one
     # run at a time peaks near 64 MiB here, all six at once near 250 MiB.
     assert peak < 128 * 1024 * 1024
+
+
+def test_entries_whose_directory_understates_them_are_kept_as_their_stored_bytes_unread(
+        services: Services, tmp_path: Path) -> None:
+    # Both claim 1,000 bytes: one stored and 3 MiB (more than the limit, never fetched), one
+    # deflated that inflates to 32 MiB (fetched, inflated only to the limit). Each is kept as
+    # its stored bytes by a server-side copy; the good photo after them is ingested.
+    limit = 1024 * 1024
+    small = replace(services, settings=replace(services.settings, max_image_bytes=limit))
+    lie = os.urandom(3 * limit)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("stored.jpg", lie, zipfile.ZIP_STORED)
+        zf.writestr("deflated.jpg", bytes(32 * limit), zipfile.ZIP_DEFLATED)
+        zf.writestr("good.jpg", jpeg_bytes(tmp_path, seed=5), zipfile.ZIP_DEFLATED)
+        infos = {i.filename: i for i in zf.infolist()}
+    data = bytearray(buffer.getvalue())
+    stored_bytes = {}
+    for name in ("stored.jpg", "deflated.jpg"):
+        info = infos[name]
+        name_length, extra_length = struct.unpack_from("<HH", data, info.header_offset + 26)
+        start = info.header_offset + 30 + name_length + extra_length
+        stored_bytes[name] = bytes(data[start:start + info.compress_size])
+    # The central directory's records, in entry order, from the end record's offset.
+    record = struct.unpack_from("<L", data, data.rindex(b"PK\x05\x06") + 16)[0]
+    for name in ("stored.jpg", "deflated.jpg"):
+        assert data[record + 46:record + 46 + len(name)] == name.encode()
+        struct.pack_into("<L", data, record + 24, 1000)  # uncompressed size: "1,000 bytes"
+        record += 46 + sum(struct.unpack_from("<HHH", data, record + 28))
+    assert stored_bytes["stored.jpg"] == lie
+    batch_id = create_batch(small.api, serial="CAM-1")
+    bucket, key = small.settings.ingestion_bucket, f"{batch_id}.zip"
+    small.s3.put_object(Bucket=bucket, Key=key, Body=bytes(data))
+    result = batch_steps.inspect_batch_archive(small.s3, small.settings, batch_id, bucket, key)
+    [item] = storage.get_json(small.s3, small.settings.batch_work_bucket,
+                              storage.manifest_key(batch_id))
+    fetched: list[int] = []
+
+    def count(http_response: Any, parsed: dict[str, Any], **_: Any) -> None:
+        fetched.append(parsed.get("ContentLength") or 0)
+
+    small.s3.meta.events.register("after-call.s3.GetObject", count)
+    try:
+        work(small, batch_id, key, item, result["archive"]["ETag"])
+    finally:
+        small.s3.meta.events.unregister("after-call.s3.GetObject", count)
+
+    rows = {r["path"]: r for r in storage.get_json(
+        small.s3, small.settings.batch_work_bucket, storage.outcomes_key(batch_id, 0))}
+    assert rows["good.jpg"]["outcome"] == INGESTED
+    for name, stored in stored_bytes.items():
+        assert (rows[name]["outcome"], rows[name]["reason"]) == (DEAD_LETTER, "IMAGE_TOO_LARGE")
+        [kept_key] = rows[name]["keys"]
+        kept = small.s3.get_object(Bucket=small.settings.dead_letter_bucket, Key=kept_key)
+        assert kept["Body"].read() == stored
+    assert sum(fetched) < limit  # the stored 3 MiB never came to the worker
 
 
 def test_an_entry_with_an_undecodable_name_is_ingested_and_its_raw_name_noted(
