@@ -144,15 +144,22 @@ def test_a_served_stage_needs_no_credentials_and_names_what_is_missing(
     listed = run(env, "executions", "list", "--stage", "local")
     assert listed.returncode == 0, listed.stderr
 
-    typo = run(env, "executions", "list", "--stage", "lcoal")
-    assert typo.returncode == 3
-    [line] = typo.stderr.strip().splitlines()
-    assert "stage 'lcoal' does not exist at http://127.0.0.1:" in line
-    assert "animl-ingest deploy --stage lcoal" in line and "Traceback" not in line
+    # Every command on a stage checks it first, before reading or zipping anything.
+    write_sample_folder(tmp_path / "cards", count=1)
+    for command in (["executions", "list"], ["executions", "describe", "batch-nope"],
+                    ["executions", "history", "batch-nope"], ["upload", str(tmp_path / "cards")],
+                    ["stop", "batch-nope"], ["redrive", "batch-nope"],
+                    ["reprocess", "batch-nope"], ["parking-lot", "replay"]):
+        typo = run(env, *command, "--stage", "lcoal")
+        assert typo.returncode == 3, (command, typo.stderr)
+        [line] = typo.stderr.strip().splitlines()
+        assert "stage 'lcoal' does not exist at http://127.0.0.1:" in line, command
+        assert "animl-ingest deploy --stage lcoal" in line and "Traceback" not in line
 
     for command in (["executions", "describe", "batch-nope"], ["executions", "history",
                                                              "batch-nope"],
-                    ["redrive", "batch-nope"], ["reprocess", "batch-nope"]):
+                    ["stop", "batch-nope"], ["redrive", "batch-nope"],
+                    ["reprocess", "batch-nope"]):
         unknown = run(env, *command, "--stage", "local")
         assert unknown.returncode == 3, (command, unknown.stderr)
         [line] = unknown.stderr.strip().splitlines()
