@@ -186,6 +186,11 @@ def test_the_line_serve_prints_is_all_another_shell_needs(tmp_path: Path) -> Non
 
             listed = run(env, "executions", "list")
             assert listed.returncode == 0, listed.stderr
+            write_sample_folder(tmp_path / "cards", count=1)
+            uploaded = run(env, "upload", str(tmp_path / "cards"))
+            assert uploaded.returncode == 0, uploaded.stderr
+            assert uploaded.stdout.startswith("batch-") and uploaded.stderr == ""
+            wait_listed(env, uploaded.stdout.strip(), "SUCCEEDED")
             unknown = run(env, "redrive", "batch-nope")
             assert unknown.returncode == 3, unknown.stderr
             assert "stage local" in unknown.stderr  # the served stage, not dev
