@@ -74,8 +74,15 @@ def test_uploads_and_inspection_from_other_processes(served: dict[str, str],
     batch_id = cli(served, "upload", str(tmp_path / "cards"), "--stage", "local").strip()
     assert batch_id.startswith("batch-")
     wait_listed(served, batch_id, "SUCCEEDED")
-    described = cli(served, "executions", "describe", batch_id, "--stage", "local")
+    page = tmp_path / "batch.html"
+    described = cli(served, "executions", "describe", batch_id, "--stage", "local",
+                    "--html", str(page))
     assert '"processingEnd": "' in described and '"total": 3' in described
+    # The thumbnails travel inside the page (the serving bucket is private); test_html_report
+    # opens such a page in Chromium.
+    shown = page.read_text()
+    assert 'id="thumbnails" data-total="3"' in shown
+    assert shown.count('src="data:image/jpeg;base64,') == 3
 
     archive = tmp_path / "broken.zip"
     # Not a zip at all (a zip cut short is now read from its local headers, and succeeds).
