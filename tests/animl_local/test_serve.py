@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -30,7 +31,8 @@ def serving(logs: Path, *options: str, serve_options: tuple[str, ...] = ()
     with logs.open("w") as stderr:
         proc = subprocess.Popen([sys.executable, "-m", "animl_local.cli", *options, "serve",
                                  "--port", "0", *serve_options],
-                                stdout=subprocess.PIPE, stderr=stderr, text=True)
+                                stdout=subprocess.PIPE, stderr=stderr, text=True,
+                                env={**os.environ, **STACKS_ON_ABORT})
         try:
             line = proc.stdout.readline()
             endpoint = re.search(r"AWS_ENDPOINT_URL=(\S+)", line)
@@ -39,11 +41,27 @@ def serving(logs: Path, *options: str, serve_options: tuple[str, ...] = ()
                    "AWS_DEFAULT_REGION": "us-west-2", "AWS_ACCESS_KEY_ID": "testing",
                    "AWS_SECRET_ACCESS_KEY": "testing"}
         finally:
-            proc.terminate()
             # SIGTERM unwinds the stage: its workers, servers and scratch folder go with it
             # (the autouse leftovers check), and the exit status says how it ended.
-            assert proc.wait(timeout=30) == 143
+            assert terminated(proc, logs) == 143
             proc.stdout.close()
+
+
+# faulthandler: a SIGABRT writes every thread's stack to stderr before the process ends.
+STACKS_ON_ABORT = {"PYTHONFAULTHANDLER": "1"}
+
+
+def terminated(proc: subprocess.Popen[str], logs: Path) -> int:
+    """SIGTERM to serve, and its exit status. One that does not stop is aborted, and the
+    failure shows where each of its threads was (seen once under load, not reproduced)."""
+    proc.terminate()
+    try:
+        return proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        proc.wait(timeout=30)
+        raise AssertionError("serve did not stop within 30 s of SIGTERM; its stacks:\n"
+                             + logs.read_text()[-20000:]) from None
 
 
 @pytest.fixture
@@ -181,7 +199,8 @@ def test_the_line_serve_prints_is_all_another_shell_needs(tmp_path: Path) -> Non
                 AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_EC2_METADATA_DISABLED="true")
     with (tmp_path / "serve.log").open("w") as stderr:
         proc = subprocess.Popen([sys.executable, "-m", "animl_local.cli", "serve", "--port", "0"],
-                                stdout=subprocess.PIPE, stderr=stderr, text=True, env=bare)
+                                stdout=subprocess.PIPE, stderr=stderr, text=True,
+                                env={**bare, **STACKS_ON_ABORT})
         try:
             pasted = proc.stdout.readline().strip()
             words = shlex.split(pasted)
@@ -202,6 +221,5 @@ def test_the_line_serve_prints_is_all_another_shell_needs(tmp_path: Path) -> Non
             assert unknown.returncode == 3, unknown.stderr
             assert "stage local" in unknown.stderr  # the served stage, not dev
         finally:
-            proc.terminate()
-            assert proc.wait(timeout=30) == 143
+            assert terminated(proc, tmp_path / "serve.log") == 143
             proc.stdout.close()
