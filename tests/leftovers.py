@@ -38,8 +38,9 @@ def adopt_orphans() -> None:
     libc.prctl(pr_set_child_subreaper, 1, 0, 0, 0)
 
 
-def descendants(pid: int | None = None) -> dict[int, str]:
-    """Every process below `pid` (this one by default), with its command line."""
+def descendants(pid: int | None = None, helpers: bool = False) -> dict[int, str]:
+    """Every process below `pid` (this one by default), with its command line; the
+    interpreter's helpers only when `helpers`."""
     root = os.getpid() if pid is None else pid
     parents: dict[int, int] = {}
     # Plain os calls on bytes: every test runs this twice, over every process on the machine.
@@ -60,7 +61,8 @@ def descendants(pid: int | None = None) -> dict[int, str]:
             if its_parent == parent and child not in found:
                 found[child] = _command_line(child)
                 frontier.append(child)
-    return {p: c for p, c in found.items() if not any(h in c for h in INTERPRETER_HELPERS)}
+    return {p: c for p, c in found.items()
+            if helpers or not any(h in c for h in INTERPRETER_HELPERS)}
 
 
 def our_temp_folders() -> set[str]:

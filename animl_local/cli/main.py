@@ -133,7 +133,7 @@ def parser() -> argparse.ArgumentParser:
                     "operate a stage on AWS (or a served local one) with the same commands.",
         epilog="Run `animl-ingest COMMAND --help` for a command's options and an example.\n"
                "Exit codes: 0 done, 1 failed, 2 usage (or a setting to fix), 3 not found,\n"
-               "130 interrupted.")
+               "130 interrupted (Ctrl-C), 143 terminated (SIGTERM).")
     made.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     add_global_options(made, default=False)
     commands = made.add_subparsers(required=True, metavar="COMMAND", title="commands")

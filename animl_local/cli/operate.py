@@ -38,6 +38,7 @@ def add_commands(commands: Any) -> None:
 
 def command_stop(args: argparse.Namespace) -> int:
     """stopBatch, as the web app's Stop button: the API invokes IngestDelete-<stage>."""
+    from animl_local import operations
     from animl_local.webapp import stop_batch
     from functions.platform.graphql_client import AnimlApiRejected
 
@@ -45,6 +46,11 @@ def command_stop(args: argparse.Namespace) -> int:
     try:
         stop_batch(stage.api(), args.batch_id)
     except AnimlApiRejected as refused:
+        # The API answers NOT_FOUND both for a batch it never had and for one already stopped:
+        # a batch the stage never ran is not found (3), as in every other command.
+        arn = stage.settings.state_machine_arn(stage.account)
+        if not operations.batch_executions(stage.client("stepfunctions"), arn, args.batch_id):
+            raise NotFound(str(operations.no_such_batch(stage.settings, args.batch_id))) from None
         raise UserError(f"batch {args.batch_id} not stopped: {refused}") from None
     print(f"batch {args.batch_id}: stop requested; the API invokes "
           f"{stage.settings.ingest_delete_function_name}, which ends its execution, releases its "

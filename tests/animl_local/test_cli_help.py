@@ -48,6 +48,11 @@ def test_bare_animl_ingest_lists_the_commands_and_exits_2(capsys) -> None:
     for command in COMMANDS:
         assert f"\n    {command}" in err, command
     assert "COMMAND --help" in err
+    # The exit codes the README documents, every one.
+    codes = " ".join(err.split()).split("Exit codes: ", 1)[1]
+    for code in ("0 done", "1 failed", "2 usage", "3 not found", "130 interrupted",
+                 "143 terminated"):
+        assert code in codes, code
 
 
 @pytest.mark.parametrize("path", [path for path, _ in every_command(parser())])

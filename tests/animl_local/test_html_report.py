@@ -187,6 +187,59 @@ def test_untrusted_paths_and_api_messages_are_shown_as_text() -> None:
     assert "&lt;script&gt;document.body.dataset.pwned" in page
 
 
+class Cells(HTMLParser):
+    """The text of each cell of the images table, row by row."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self._in_row = self._in_cell = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "tr" and ("class", "image") in attrs:
+            self.rows.append([])
+            self._in_row = True
+        elif tag == "td" and self._in_row:
+            self.rows[-1].append("")
+            self._in_cell = True
+        elif tag == "br" and self._in_cell:
+            self.rows[-1][-1] += " | "
+        elif tag == "img" and self._in_cell:
+            self.rows[-1][-1] += "[thumbnail]"
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "tr"):
+            self._in_cell = False
+        if tag == "tr":
+            self._in_row = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_cell:
+            self.rows[-1][-1] += data
+
+
+def test_each_image_row_shows_the_photo_when_and_by_which_camera_and_what_became_of_it(
+        ) -> None:
+    rows = [ingested("cam1/a.jpg"),
+            dead_letter("cam2/b.jpg", "Unknown Serial Number", Make="BolyMedia",
+                        Model="MG984G", DateTimeOriginal="2024-06-02T04:30:00"),
+            dead_letter("c.jpg", "EMPTY_FILE", "the file is empty (0 bytes)")]
+    thumbnails = {"cam1/a.jpg": "data:image/jpeg;base64,AA==",
+                  "cam2/b.jpg": "data:image/jpeg;base64,AA=="}
+    cells = Cells()
+    cells.feed(render_html(described(), rows, thumbnails=thumbnails))
+
+    # Thumbnail, path (and the image's id), capture time, make and model | serial, outcome,
+    # reason with its detail.
+    assert cells.rows == [
+        ["[thumbnail]", "cam1/a.jpgp:cam1/a.jpg", "2024-06-01 21:15:00",
+         "RECONYX HF2 | serial CAM-1", "ingested", ""],
+        ["[thumbnail]", "cam2/b.jpgp:cam2/b.jpg", "2024-06-02 04:30:00",
+         "BolyMedia MG984G | no serial", "dead-letter", "Unknown Serial Number"],
+        ["no preview", "c.jpgp:c.jpg", "", " | no serial", "dead-letter",
+         "EMPTY_FILEthe file is empty (0 bytes)"]]
+
+
 def test_a_multiple_errors_row_names_each_error() -> None:
     rows = [dead_letter("a.jpg", "MULTIPLE_ERRORS",
                         "Unknown Serial Number; Unknown DateTimeOriginal")]

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -30,7 +31,8 @@ def serving(logs: Path, *options: str, serve_options: tuple[str, ...] = ()
     with logs.open("w") as stderr:
         proc = subprocess.Popen([sys.executable, "-m", "animl_local.cli", *options, "serve",
                                  "--port", "0", *serve_options],
-                                stdout=subprocess.PIPE, stderr=stderr, text=True)
+                                stdout=subprocess.PIPE, stderr=stderr, text=True,
+                                env={**os.environ, **STACKS_ON_ABORT})
         try:
             line = proc.stdout.readline()
             endpoint = re.search(r"AWS_ENDPOINT_URL=(\S+)", line)
@@ -39,11 +41,27 @@ def serving(logs: Path, *options: str, serve_options: tuple[str, ...] = ()
                    "AWS_DEFAULT_REGION": "us-west-2", "AWS_ACCESS_KEY_ID": "testing",
                    "AWS_SECRET_ACCESS_KEY": "testing"}
         finally:
-            proc.terminate()
             # SIGTERM unwinds the stage: its workers, servers and scratch folder go with it
             # (the autouse leftovers check), and the exit status says how it ended.
-            assert proc.wait(timeout=30) == 143
+            assert terminated(proc, logs) == 143
             proc.stdout.close()
+
+
+# faulthandler: a SIGABRT writes every thread's stack to stderr before the process ends.
+STACKS_ON_ABORT = {"PYTHONFAULTHANDLER": "1"}
+
+
+def terminated(proc: subprocess.Popen[str], logs: Path) -> int:
+    """SIGTERM to serve, and its exit status. One that does not stop is aborted, and the
+    failure shows where each of its threads was (seen once under load, not reproduced)."""
+    proc.terminate()
+    try:
+        return proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        proc.wait(timeout=30)
+        raise AssertionError("serve did not stop within 30 s of SIGTERM; its stacks:\n"
+                             + logs.read_text()[-20000:]) from None
 
 
 @pytest.fixture
@@ -74,8 +92,15 @@ def test_uploads_and_inspection_from_other_processes(served: dict[str, str],
     batch_id = cli(served, "upload", str(tmp_path / "cards"), "--stage", "local").strip()
     assert batch_id.startswith("batch-")
     wait_listed(served, batch_id, "SUCCEEDED")
-    described = cli(served, "executions", "describe", batch_id, "--stage", "local")
+    page = tmp_path / "batch.html"
+    described = cli(served, "executions", "describe", batch_id, "--stage", "local",
+                    "--html", str(page))
     assert '"processingEnd": "' in described and '"total": 3' in described
+    # The thumbnails travel inside the page (the serving bucket is private); test_html_report
+    # opens such a page in Chromium.
+    shown = page.read_text()
+    assert 'id="thumbnails" data-total="3"' in shown
+    assert shown.count('src="data:image/jpeg;base64,') == 3
 
     archive = tmp_path / "broken.zip"
     # Not a zip at all (a zip cut short is now read from its local headers, and succeeds).
@@ -144,15 +169,22 @@ def test_a_served_stage_needs_no_credentials_and_names_what_is_missing(
     listed = run(env, "executions", "list", "--stage", "local")
     assert listed.returncode == 0, listed.stderr
 
-    typo = run(env, "executions", "list", "--stage", "lcoal")
-    assert typo.returncode == 3
-    [line] = typo.stderr.strip().splitlines()
-    assert "stage 'lcoal' does not exist at http://127.0.0.1:" in line
-    assert "animl-ingest deploy --stage lcoal" in line and "Traceback" not in line
+    # Every command on a stage checks it first, before reading or zipping anything.
+    write_sample_folder(tmp_path / "cards", count=1)
+    for command in (["executions", "list"], ["executions", "describe", "batch-nope"],
+                    ["executions", "history", "batch-nope"], ["upload", str(tmp_path / "cards")],
+                    ["stop", "batch-nope"], ["redrive", "batch-nope"],
+                    ["reprocess", "batch-nope"], ["parking-lot", "replay"]):
+        typo = run(env, *command, "--stage", "lcoal")
+        assert typo.returncode == 3, (command, typo.stderr)
+        [line] = typo.stderr.strip().splitlines()
+        assert "stage 'lcoal' does not exist at http://127.0.0.1:" in line, command
+        assert "animl-ingest deploy --stage lcoal" in line and "Traceback" not in line
 
     for command in (["executions", "describe", "batch-nope"], ["executions", "history",
                                                              "batch-nope"],
-                    ["redrive", "batch-nope"], ["reprocess", "batch-nope"]):
+                    ["stop", "batch-nope"], ["redrive", "batch-nope"],
+                    ["reprocess", "batch-nope"]):
         unknown = run(env, *command, "--stage", "local")
         assert unknown.returncode == 3, (command, unknown.stderr)
         [line] = unknown.stderr.strip().splitlines()
@@ -167,7 +199,8 @@ def test_the_line_serve_prints_is_all_another_shell_needs(tmp_path: Path) -> Non
                 AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_EC2_METADATA_DISABLED="true")
     with (tmp_path / "serve.log").open("w") as stderr:
         proc = subprocess.Popen([sys.executable, "-m", "animl_local.cli", "serve", "--port", "0"],
-                                stdout=subprocess.PIPE, stderr=stderr, text=True, env=bare)
+                                stdout=subprocess.PIPE, stderr=stderr, text=True,
+                                env={**bare, **STACKS_ON_ABORT})
         try:
             pasted = proc.stdout.readline().strip()
             words = shlex.split(pasted)
@@ -179,10 +212,14 @@ def test_the_line_serve_prints_is_all_another_shell_needs(tmp_path: Path) -> Non
 
             listed = run(env, "executions", "list")
             assert listed.returncode == 0, listed.stderr
+            write_sample_folder(tmp_path / "cards", count=1)
+            uploaded = run(env, "upload", str(tmp_path / "cards"))
+            assert uploaded.returncode == 0, uploaded.stderr
+            assert uploaded.stdout.startswith("batch-") and uploaded.stderr == ""
+            wait_listed(env, uploaded.stdout.strip(), "SUCCEEDED")
             unknown = run(env, "redrive", "batch-nope")
             assert unknown.returncode == 3, unknown.stderr
             assert "stage local" in unknown.stderr  # the served stage, not dev
         finally:
-            proc.terminate()
-            assert proc.wait(timeout=30) == 143
+            assert terminated(proc, tmp_path / "serve.log") == 143
             proc.stdout.close()

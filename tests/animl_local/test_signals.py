@@ -42,7 +42,10 @@ def send(proc: subprocess.Popen[bytes], signum: signal.Signals) -> None:
 
 def stop_and_check(proc: subprocess.Popen[bytes], signum: signal.Signals, temp: Path,
                    log: Path) -> None:
+    # The image workers, and the command's multiprocessing resource tracker: the tracker
+    # outlives it, and on its own end warns of any semaphore left behind (and unlinks it).
     workers = set(descendants(proc.pid))
+    helpers = set(descendants(proc.pid, helpers=True)) - workers
     sent = time.monotonic()
     send(proc, signum)
     try:
@@ -60,6 +63,10 @@ def stop_and_check(proc: subprocess.Popen[bytes], signum: signal.Signals, temp: 
     assert workers, "no image worker processes to check"
     eventually(lambda: not any(Path(f"/proc/{pid}").exists() and descendants().get(pid)
                                for pid in workers), seconds=3, what="the workers ending")
+    assert helpers, "no resource tracker to check"
+    eventually(lambda: not any(descendants(helpers=True).get(pid) for pid in helpers),
+               seconds=30, what="the resource tracker ending")
+    errors = log.read_text()  # with what the tracker may have said as it ended
     assert list(temp.iterdir()) == [], "temp files left behind"
     assert "leaked semaphore" not in errors and "Traceback" not in errors, errors
     assert errors.rstrip().splitlines()[-1] in ("animl-ingest: interrupted",
