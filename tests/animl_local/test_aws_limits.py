@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import botocore.session
@@ -131,6 +132,16 @@ def test_sqs_counts_a_batch_in_bytes(aws: None) -> None:
     assert f"{SQS_MESSAGE.max_bytes + 8} bytes" in refused.value.response["Error"]["Message"]
 
 
+def ended(sfn: Any, execution_arn: str) -> dict:
+    """The execution's description once it is no longer running."""
+    for _ in range(400):
+        described = sfn.describe_execution(executionArn=execution_arn)
+        if described["status"] != "RUNNING":
+            return described
+        time.sleep(0.05)
+    raise AssertionError("the execution did not end")
+
+
 def test_a_task_input_over_256_kib_fails_the_execution(aws: None) -> None:
     """The task's parameters (here the input twice) over the limit: States.DataLimitExceeded,
     where moto passed them on to the function."""
@@ -147,12 +158,7 @@ def test_a_task_input_over_256_kib_fails_the_execution(aws: None) -> None:
     def run(text_bytes: int) -> dict:
         started = sfn.start_execution(stateMachineArn=machine, name=f"run-{text_bytes}",
                                       input=json.dumps({"text": "x" * text_bytes}))
-        for _ in range(400):
-            described = sfn.describe_execution(executionArn=started["executionArn"])
-            if described["status"] != "RUNNING":
-                return described
-            time.sleep(0.05)
-        raise AssertionError("the execution did not end")
+        return ended(sfn, started["executionArn"])
 
     with pytest.raises(ClientError) as refused:  # an execution's own input: refused at once
         run(STATE_PAYLOAD.max_bytes)
@@ -178,12 +184,7 @@ def test_a_state_output_of_256_kib_passes_and_one_byte_more_fails(aws: None) -> 
             roleArn=ROLE)["stateMachineArn"]
         started = sfn.start_execution(stateMachineArn=machine,
                                       input=json.dumps({"text": "x" * text_bytes}))
-        for _ in range(400):
-            described = sfn.describe_execution(executionArn=started["executionArn"])
-            if described["status"] != "RUNNING":
-                return described
-            time.sleep(0.05)
-        raise AssertionError("the execution did not end")
+        return ended(sfn, started["executionArn"])
 
     def size(output: dict) -> int:
         return len(to_json_str(output).encode())
