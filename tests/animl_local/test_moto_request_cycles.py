@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import io
+import os
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
@@ -10,6 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 from moto.core.request import Request
+from werkzeug.wsgi import LimitedStream
 
 from animl_local.moto_request_cycles import (
     moto_request_bodies_not_copied,
@@ -80,6 +83,42 @@ def test_a_form_body_is_still_parsed_from_the_kept_bytes() -> None:
         request = Request.from_primitives("POST", "https://sts.amazonaws.com/", headers,
                                           b"Action=GetCallerIdentity&Version=2011-06-15")
     assert request.form.to_dict() == {"Action": "GetCallerIdentity", "Version": "2011-06-15"}
+
+
+def test_an_s3_put_is_answered_without_reading_its_body_back(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore sends PutObject and UploadPart bodies as a BytesIO (checksums only where
+    required, as the embedded stage asks) or aws-chunked (botocore's default): both are kept,
+    and so is a GET's missing body."""
+    reads = []
+    original = LimitedStream.readall
+    monkeypatch.setattr(LimitedStream, "readall",
+                        lambda stream: reads.append(1) or original(stream))
+    body = os.urandom(3 * 1024 * 1024)
+    for kept, checksums in ((False, "when_required"), (True, "when_required"),
+                            (True, "when_supported")):
+        monkeypatch.setenv("AWS_REQUEST_CHECKSUM_CALCULATION", checksums)
+        reads.clear()
+        with ExitStack() as stack:
+            if kept:
+                stack.enter_context(moto_request_bodies_not_copied())
+            stack.enter_context(mock_aws())
+            s3 = boto3.client("s3", region_name=REGION)
+            s3.create_bucket(Bucket="bkt",
+                             CreateBucketConfiguration={"LocationConstraint": REGION})
+            s3.put_object(Bucket="bkt", Key="k", Body=body)
+            upload = s3.create_multipart_upload(Bucket="bkt", Key="m")["UploadId"]
+            s3.upload_part(Bucket="bkt", Key="m", UploadId=upload, PartNumber=1, Body=body)
+            assert s3.get_object(Bucket="bkt", Key="k")["Body"].read() == body
+        assert (len(reads) == 0) is kept
+
+
+def test_a_stream_already_read_from_is_left_to_moto() -> None:
+    stream = io.BytesIO(b"header and body")
+    stream.read(7)
+    with moto_request_bodies_not_copied():
+        request = Request.from_primitives("PUT", "https://bkt.s3.amazonaws.com/k", {}, stream)
+    assert request.get_data() == b"and body"
 
 
 def test_moto_answers_alike_with_bodies_kept() -> None:
