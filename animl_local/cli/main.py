@@ -26,9 +26,11 @@ from animl_local.secret_redaction import redact_handlers
 COMMAND_GROUPS = (run, executions, operate, serve, deploy)
 
 
-class Terminated(Exception):
+class Terminated(BaseException):
     """SIGTERM, raised where the process is so that every `with` unwinds: temp files, worker
-    processes and servers go with it."""
+    processes and servers go with it. Not an Exception, as KeyboardInterrupt is not: on its way
+    up nothing takes it for an error (the local run quiets the stand-in API's in-flight requests
+    for an interruption, and logged a failed createImage's traceback for a SIGTERM)."""
 
 
 def _terminate(signum: int, frame: Any) -> None:
