@@ -37,7 +37,6 @@ from moto.s3.responses import S3Response
 from moto.settings import S3_UPLOAD_PART_MIN_SIZE
 from moto.utilities.utils import md5_hash
 
-CHUNK = 8 * 1024 * 1024
 # The Range forms read from the buffer; anything else is left to moto.
 _SIMPLE_RANGE = re.compile(r"^bytes=(\d+-\d*|-\d+)$")
 _ranged = threading.local()
@@ -69,11 +68,12 @@ class _JoinedParts:
     def __init__(self, buffers: list[Any]) -> None:
         self._buffers = buffers
         self._sizes = [buffer.seek(0, io.SEEK_END) for buffer in buffers]
+        self._size = sum(self._sizes)
         self._position = 0
         self.closed = False
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: sum(self._sizes)}
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}
         self._position = max(0, base[whence] + offset)
         return self._position
 
@@ -81,7 +81,7 @@ class _JoinedParts:
         return self._position
 
     def read(self, size: int | None = -1) -> bytes:
-        wanted = sum(self._sizes) - self._position if size is None or size < 0 else size
+        wanted = self._size - self._position if size is None or size < 0 else size
         chunks, start = [], 0
         for buffer, length in zip(self._buffers, self._sizes, strict=True):
             offset = self._position - start
