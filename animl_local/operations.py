@@ -39,6 +39,15 @@ def batch_executions(sfn: Any, state_machine_arn: str, batch_id: str) -> list[di
             or e["name"].startswith((batch_id + REDRIVE_SUFFIX, batch_id + UPLOAD_SUFFIX))][::-1]
 
 
+def existing_batch_executions(sfn: Any, settings: Settings, account: str, batch_id: str
+                              ) -> list[dict[str, Any]]:
+    """The batch's executions (as `batch_executions`); NoSuchBatch when the stage has none."""
+    runs = batch_executions(sfn, settings.state_machine_arn(account), batch_id)
+    if not runs:
+        raise no_such_batch(settings, batch_id)
+    return runs
+
+
 def list_executions(sfn: Any, state_machine_arn: str, status: str | None = None
                     ) -> list[dict[str, Any]]:
     """Newest first, as the console lists them."""
@@ -122,9 +131,7 @@ def redrive(sfn: Any, settings: Settings, account: str, batch_id: str) -> dict[s
     redriven too often) is started anew: it re-reads the archive; groups whose outcomes are
     stored are not worked again and every image is idempotent, so nothing is recorded twice.
     """
-    runs = batch_executions(sfn, settings.state_machine_arn(account), batch_id)
-    if not runs:
-        raise no_such_batch(settings, batch_id)
+    runs = existing_batch_executions(sfn, settings, account, batch_id)
     latest = sfn.describe_execution(executionArn=runs[-1]["executionArn"])
     if latest["status"] in ("RUNNING", "SUCCEEDED"):
         raise ValueError(f"batch {batch_id}'s execution is {latest['status']}: nothing to re-drive")

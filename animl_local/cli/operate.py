@@ -48,9 +48,11 @@ def command_stop(args: argparse.Namespace) -> int:
     except AnimlApiRejected as refused:
         # The API answers NOT_FOUND both for a batch it never had and for one already stopped:
         # a batch the stage never ran is not found (3), as in every other command.
-        arn = stage.settings.state_machine_arn(stage.account)
-        if not operations.batch_executions(stage.client("stepfunctions"), arn, args.batch_id):
-            raise NotFound(str(operations.no_such_batch(stage.settings, args.batch_id))) from None
+        try:
+            operations.existing_batch_executions(stage.client("stepfunctions"), stage.settings,
+                                                 stage.account, args.batch_id)
+        except operations.NoSuchBatch as exc:
+            raise NotFound(str(exc)) from None
         raise UserError(f"batch {args.batch_id} not stopped: {refused}") from None
     print(f"batch {args.batch_id}: stop requested; the API invokes "
           f"{stage.settings.ingest_delete_function_name}, which ends its execution, releases its "
