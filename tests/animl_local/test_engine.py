@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import hashlib
+import io
 
 import boto3
 import botocore.loaders
@@ -67,3 +69,23 @@ def test_sessions_made_while_the_stage_runs_share_one_loader(monkeypatch: pytest
     with botocore_models_parsed_once():
         assert loader() is loader()
     assert loader() is not loader()
+
+
+@pytest.mark.slow  # a whole embedded stage
+def test_a_browser_part_goes_with_an_unsigned_payload_and_arrives_whole(
+        stage: EmbeddedStage) -> None:
+    """As a PUT to a presigned URL: UNSIGNED-PAYLOAD, so no SHA-256 of each 100 MB part."""
+    sent: list[bytes] = []
+    stage._session.events.register(  # copied into the clients made after this
+        "before-send.s3.UploadPart",
+        lambda request, **_: sent.append(request.headers["x-amz-content-sha256"]))
+    s3, bucket, key = stage.client("s3"), stage.settings.ingestion_bucket, "batch-part.zip"
+    upload = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    data = bytes(range(256)) * 4096
+    etag = stage.put_part({"batch": "batch-part", "multipartUploadId": upload}, 1,
+                          io.BytesIO(data))
+    assert sent == [b"UNSIGNED-PAYLOAD"]
+    assert etag.strip('"') == hashlib.md5(data).hexdigest()
+    [part] = s3.list_parts(Bucket=bucket, Key=key, UploadId=upload)["Parts"]
+    assert (part["ETag"], part["Size"]) == (etag, len(data))
+    s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload)
