@@ -64,7 +64,7 @@ def _about_the_batch(handler: Callable[[dict[str, Any], Any], Any]
 def _services(rt: Runtime, context: Any) -> Services:
     """The clients of one invocation: the API's retries end in time for `context`'s end."""
     return Services(s3=rt.client("s3"), api=_api(rt, context), settings=rt.settings,
-                    image_pool=image_pool())
+                    image_pool=image_pool(), decode_budget=rt.decode_budget)
 
 
 def _api(rt: Runtime, context: Any) -> AnimlApiClient:

@@ -297,7 +297,7 @@ def _prepare(services: Services, item: _ReadEntry) -> Prepared | Rejection | Non
     if services.image_pool:
         return services.image_pool.submit(prepare_or_reject, item.data, item.source,
                                           services.settings).result()
-    return prepare_or_reject(item.data, item.source, services.settings)
+    return prepare_or_reject(item.data, item.source, services.settings, services.decode_budget)
 
 
 def _finish(services: Services, reader: S3RangeReader | PrefetchedSpan, item: _ReadEntry,

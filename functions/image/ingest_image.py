@@ -17,6 +17,7 @@ from functions.image import metadata
 from functions.image.image_checks import ImageType, sniff_image_type
 from functions.image.renditions import ImageUndecodable, Rendered, render
 from functions.platform import logs, reasons, storage
+from functions.platform.budget import ByteBudget
 from functions.platform.graphql_client import AnimlApiClient, AnimlApiRejected
 from functions.platform.reasons import Rejected
 from functions.platform.settings import Settings
@@ -79,12 +80,15 @@ class Services:
 
     `image_pool`: where the CPU-bound image work runs (a process pool locally, so both cores
     work while the engine's threads share one interpreter); None runs it in the caller.
+    `decode_budget`: what the caller's threads may decode at once (unused in an image pool,
+    whose processes decode one image each).
     """
 
     s3: Any
     api: AnimlApiClient
     settings: Settings
     image_pool: Executor | None = None
+    decode_budget: ByteBudget | None = None
 
 
 @dataclass(frozen=True)
@@ -96,7 +100,8 @@ class Prepared:
     md: dict[str, Any]
 
 
-def prepare_image(data: bytes, source: ImageSource, settings: Settings) -> Prepared:
+def prepare_image(data: bytes, source: ImageSource, settings: Settings,
+                  budget: ByteBudget | None = None) -> Prepared:
     """Checks, metadata, md5 and renditions; Rejected for files we never send to the API.
 
     An undecodable image is refused here rather than sent with `md.errors`: createImage would add
@@ -105,7 +110,7 @@ def prepare_image(data: bytes, source: ImageSource, settings: Settings) -> Prepa
     """
     image_type = sniff_image_type(data, settings.max_image_bytes)
     try:
-        rendered = render(data, image_type, settings.max_image_pixels)
+        rendered = render(data, image_type, settings.max_image_pixels, budget)
     except ImageUndecodable as exc:
         raise Rejected(reasons.CORRUPTED_IMAGE_FILE, str(exc)) from None
     md = build_md(data, image_type, source, rendered, settings)
@@ -120,11 +125,12 @@ class Rejection:
     detail: str
 
 
-def prepare_or_reject(data: bytes, source: ImageSource, settings: Settings
-                      ) -> Prepared | Rejection:
-    """The CPU-bound half of the unit of work: picklable in and out (for a process pool)."""
+def prepare_or_reject(data: bytes, source: ImageSource, settings: Settings,
+                      budget: ByteBudget | None = None) -> Prepared | Rejection:
+    """The CPU-bound half of the unit of work: picklable in and out (for a process pool, which
+    gets no `budget`)."""
     try:
-        return prepare_image(data, source, settings)
+        return prepare_image(data, source, settings, budget)
     except Rejected as rejected:
         return Rejection(rejected.reason, str(rejected))
 
@@ -133,7 +139,7 @@ def ingest_image(data: bytes, source: ImageSource, services: Services,
                  prepared: Prepared | Rejection | None = None) -> Outcome:
     """Ingest one image end to end and return its outcome (`prepared`: done elsewhere)."""
     if prepared is None:
-        prepared = prepare_or_reject(data, source, services.settings)
+        prepared = prepare_or_reject(data, source, services.settings, services.decode_budget)
     if isinstance(prepared, Rejection):
         return _reject_before_api(data, source, prepared.reason, prepared.detail, services)
     return record_image(data, source, prepared, services)

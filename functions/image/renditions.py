@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from PIL import Image, ImageFile, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
 from functions.image.image_checks import ImageType
 from functions.platform import reasons
+from functions.platform.budget import ByteBudget
 from functions.platform.reasons import Rejected
 
 MEDIUM_SIZE = (940, 940)
@@ -18,6 +20,9 @@ SMALL_SIZE = (120, 120)
 ImageFile.LOAD_TRUNCATED_IMAGES = True
 MIN_SCAN_BYTES = 256  # less entropy-coded data than this after SOS: nothing to see
 TRUNCATED_WARNING = "truncated JPEG: only the part before the cut is rendered"
+# What a decode holds of a ByteBudget: Pillow keeps 8-bit pixels in 4 bytes (1 for L and P), and
+# a mode conversion (`_normalise_mode`) makes one more copy.
+DECODE_BYTES_PER_PIXEL = 4 * 2
 
 
 @dataclass(frozen=True)
@@ -33,8 +38,12 @@ class ImageUndecodable(Exception):
     """Pillow could not decode the image; the message goes to the API as an `md.errors` entry."""
 
 
-def render(data: bytes, image_type: ImageType, max_pixels: int) -> Rendered:
-    """Both renditions from one decode; JPEG stays JPEG and PNG stays PNG."""
+def render(data: bytes, image_type: ImageType, max_pixels: int,
+           budget: ByteBudget | None = None) -> Rendered:
+    """Both renditions from one decode; JPEG stays JPEG and PNG stays PNG. With a `budget`
+    (shared by the threads of a group), the decode waits until its pixels fit in it: a photo
+    decodes small (drafted to the medium's scale), but a 100-megapixel PNG decodes whole, and
+    eight of them at once would be 3.2 GB, over the function's memory."""
     warnings: tuple[str, ...] = ()
     if image_type.extension == "jpg" and is_truncated_jpeg(data):
         if scan_bytes(data) < MIN_SCAN_BYTES:
@@ -51,14 +60,17 @@ def render(data: bytes, image_type: ImageType, max_pixels: int) -> Rendered:
                 # Decode at 1/2..1/8 scale when that still covers the medium size: cheap. The
                 # JPEG family includes MPO (phone-style JPEGs with an embedded preview).
                 image.draft(image.mode, _fitted(image.size, MEDIUM_SIZE))
-            image.load()
-            # No copies (each one costs a page-faulted buffer): turned in place, the medium
-            # made from it in place and encoded, then shrunk in place to the small one.
-            ImageOps.exif_transpose(image, in_place=True)
-            medium = _fit(image, MEDIUM_SIZE, image_type)
-            medium_bytes = _encode(medium, image_type)
-            small = _fit(medium, SMALL_SIZE, image_type)
-            return Rendered(width, height, medium_bytes, _encode(small, image_type), warnings)
+            decoded_bytes = image.size[0] * image.size[1] * DECODE_BYTES_PER_PIXEL  # as drafted
+            with budget.held(decoded_bytes) if budget else nullcontext():
+                image.load()
+                # No copies (each one costs a page-faulted buffer): turned in place, the medium
+                # made from it in place and encoded, then shrunk in place to the small one.
+                ImageOps.exif_transpose(image, in_place=True)
+                medium = _fit(image, MEDIUM_SIZE, image_type)
+                medium_bytes = _encode(medium, image_type)
+                small = _fit(medium, SMALL_SIZE, image_type)
+                small_bytes = _encode(small, image_type)
+            return Rendered(width, height, medium_bytes, small_bytes, warnings)
     except Rejected:
         raise
     except Image.DecompressionBombError as exc:  # Pillow's own guard, past twice its limit

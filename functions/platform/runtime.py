@@ -19,6 +19,7 @@ import boto3
 from botocore.config import Config
 
 from functions.platform.bucket_owner import expect_owner, invocation_account
+from functions.platform.budget import ByteBudget
 from functions.platform.graphql_client import (
     AnimlApiClient,
     RemainingSeconds,
@@ -49,6 +50,8 @@ class Runtime:
         self._api: AnimlApiClient | None = None
         self._api_read_at = 0.0
         self._lock = threading.Lock()
+        # The decoded pixels of every invocation's group threads in this container.
+        self.decode_budget = ByteBudget(settings.decode_budget_bytes)
 
     def client(self, name: str) -> Any:
         with self._lock:

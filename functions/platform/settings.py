@@ -27,8 +27,11 @@ class Settings:
     # Inflated bytes a group holds at once (plus one image): entries are read and worked in
     # runs this big, so 50 images of 99 MB need about this much, not 5 GB (Lambda: 3,008 MB).
     group_max_inflated_bytes: int = 512 * 1024 * 1024
-    # Entries of a group worked at once (threads: they mostly wait on the API and S3).
-    group_concurrency: int = 8
+    # Entries of a group worked at once (threads: they mostly wait on the API and S3), and the
+    # bytes of decoded pixels they hold at once (renditions.render): with the group's
+    # inflated bytes, well inside the function's 3,008 MB.
+    group_concurrency: int = 16
+    decode_budget_bytes: int = 1024 * 1024 * 1024
     # Zip-bomb guards: JPEG and PNG barely compress, so a high ratio is never a real photo.
     max_compression_ratio: int = 100
     max_batch_uncompressed_bytes: int = 200 * 1024**3

@@ -17,10 +17,13 @@ from moto import mock_aws
 from animl_local.standin_api import StandinApi
 from animl_local.state_machine import function_placeholder, load_definition, placeholders
 from chalice_app.application import app
+from functions.batch.batch_steps import inspect_batch_archive
+from functions.image.renditions import DECODE_BYTES_PER_PIXEL
+from functions.platform import storage
 from functions.platform.graphql_client import AnimlApiClient
-from functions.platform.runtime import reset_runtime
+from functions.platform.runtime import reset_runtime, runtime
 from functions.platform.settings import Settings
-from tests.conftest import API_KEY, REGION, REPO, create_batch, jpeg_bytes
+from tests.conftest import API_KEY, REGION, REPO, create_batch, jpeg_bytes, zip_bytes
 
 
 @pytest.mark.slow  # a fresh interpreter
@@ -131,3 +134,23 @@ def test_a_caught_error_is_recorded_with_its_message_only(
     batch = standin_api.store.batch(batch_id)
     assert batch is not None
     assert [e["error"] for e in batch["errors"]] == ["Bad archive: not a zip"]
+
+
+def test_a_groups_invocation_decodes_within_the_containers_budget(
+        chalice_client: Client, dev_aws: Settings, standin_api: StandinApi,
+        tmp_path: Path) -> None:
+    batch_id = create_batch(AnimlApiClient(standin_api.url, API_KEY), serial="CAM-1")
+    s3 = boto3.client("s3", region_name=REGION)
+    key = f"{batch_id}.zip"
+    s3.put_object(Bucket=dev_aws.ingestion_bucket, Key=key,
+                  Body=zip_bytes({"IMG_0001.JPG": jpeg_bytes(tmp_path, size=(800, 600))}))
+    inspect_batch_archive(s3, dev_aws, batch_id, dev_aws.ingestion_bucket, key)
+    [item] = storage.get_json(s3, dev_aws.batch_work_bucket, storage.manifest_key(batch_id))
+    event = {"batchId": batch_id, "item": item,
+             "archive": {"Bucket": dev_aws.ingestion_bucket, "Key": key}}
+
+    reply = chalice_client.lambda_.invoke("ingest_image_group", event)
+
+    assert reply.payload["ingested"] == 1
+    # An 800x600 photo is decoded whole (it is under the medium's 940): its bytes were held.
+    assert runtime().decode_budget.peak_bytes == 800 * 600 * DECODE_BYTES_PER_PIXEL

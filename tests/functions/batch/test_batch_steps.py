@@ -22,7 +22,9 @@ from animl_local.standin_api import StandinApi
 from functions.archive.zip_reader import ArchiveChanged
 from functions.batch import batch_steps
 from functions.image.ingest_image import DEAD_LETTER, INGESTED, Services
+from functions.image.renditions import DECODE_BYTES_PER_PIXEL
 from functions.platform import storage
+from functions.platform.budget import ByteBudget
 from tests.conftest import create_batch, jpeg_bytes, zip_bytes
 
 
@@ -58,6 +60,22 @@ def test_a_group_works_up_to_its_concurrency_of_entries_at_once(
 
     assert [(r["path"], r["outcome"]) for r in rows] == [(p, INGESTED) for p in members]
     assert 2 <= standin_api.most_in_flight <= 3
+
+
+def test_a_groups_threads_decode_within_its_budget(services: Services, tmp_path: Path) -> None:
+    # Photos just over the medium's size decode whole: a budget of one decode lets the four
+    # threads hold one at a time.
+    one_decode = 1000 * 800 * DECODE_BYTES_PER_PIXEL
+    budget = ByteBudget(one_decode)
+    services = replace(services, decode_budget=budget,
+                       settings=replace(services.settings, group_concurrency=4))
+    members = {f"IMG_{i}.JPG": jpeg_bytes(tmp_path, seed=60 + i, size=(1000, 800))
+               for i in range(6)}
+
+    rows = ingest_as_one_group(services, members)
+
+    assert [(r["path"], r["outcome"]) for r in rows] == [(p, INGESTED) for p in members]
+    assert budget.peak_bytes == one_decode and budget.held_bytes == 0
 
 
 class CountingImagePool(ThreadPoolExecutor):

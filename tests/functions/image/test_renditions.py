@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile
 
 from functions.image.image_checks import JPEG, PNG
-from functions.image.renditions import ImageUndecodable, render
+from functions.image.renditions import DECODE_BYTES_PER_PIXEL, ImageUndecodable, render
 from functions.platform import reasons
+from functions.platform.budget import ByteBudget
 from functions.platform.reasons import Rejected
 from tests.conftest import CAMERA_TRAPS, jpeg_bytes
 
@@ -104,7 +108,6 @@ def test_alpha_jpeg_source_is_flattened_on_white_for_jpeg() -> None:
 
 def decoded_sizes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
     """The size of every image Pillow decodes from here on (after draft() took effect)."""
-    from PIL import ImageFile
 
     seen: list[tuple[int, int]] = []
     load = ImageFile.ImageFile.load
@@ -152,3 +155,66 @@ def test_renditions_keep_their_exact_bytes(name: str) -> None:
     rendered = render((CAMERA_TRAPS / name).read_bytes(), JPEG, 100_000_000)
     assert (hashlib.md5(rendered.medium).hexdigest(),
             hashlib.md5(rendered.small).hexdigest()) == RENDITION_MD5[name]
+
+
+def png_bytes(size: tuple[int, int], colour: tuple[int, int, int]) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, colour).save(out, format="PNG")
+    return out.getvalue()
+
+
+def most_decodes_at_once(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Pillow's decodes from now on, noted: [most at once]. Each one lasts at least 50 ms, so
+    decodes that may overlap do."""
+    load, lock, state = ImageFile.ImageFile.load, threading.Lock(), {"now": 0}
+    most = [0]
+
+    def counting_load(self: ImageFile.ImageFile) -> object:
+        with lock:
+            state["now"] += 1
+            most[0] = max(most[0], state["now"])
+        try:
+            time.sleep(0.05)
+            return load(self)
+        finally:
+            with lock:
+                state["now"] -= 1
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", counting_load)
+    return most
+
+
+@pytest.mark.parametrize("decodes_that_fit", [1, 4])
+def test_threads_decode_at_once_only_what_fits_in_their_budget(
+        monkeypatch: pytest.MonkeyPatch, decodes_that_fit: int) -> None:
+    # As a group's threads with big PNGs (decoded whole: no draft for PNG).
+    pngs = [png_bytes((1000, 800), (i * 40, 80, 120)) for i in range(4)]
+    one_decode = 1000 * 800 * DECODE_BYTES_PER_PIXEL
+    budget = ByteBudget(decodes_that_fit * one_decode)
+    most = most_decodes_at_once(monkeypatch)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        rendered = list(pool.map(lambda data: render(data, PNG, 10**8, budget), pngs))
+
+    assert [size_of(r.medium) for r in rendered] == [(940, 752)] * 4
+    if decodes_that_fit == 1:
+        assert most[0] == 1
+    else:  # the other case's bound is the budget's doing: unbounded, the threads overlap
+        assert most[0] > 1
+    assert budget.peak_bytes <= budget.limit_bytes and budget.held_bytes == 0
+
+
+def test_an_image_bigger_than_its_whole_budget_is_still_rendered() -> None:
+    budget = ByteBudget(1000)
+    rendered = render(png_bytes((1200, 900), (1, 2, 3)), PNG, 10**8, budget)
+    assert size_of(rendered.medium) == (940, 705)
+    assert budget.peak_bytes == 1000
+
+
+def test_a_drafted_jpeg_holds_its_reduced_size_not_its_full_size() -> None:
+    budget = ByteBudget(10**12)
+    path = CAMERA_TRAPS / "BUOW" / "IMG_0708.JPG"
+    full = Image.open(path).size
+    render(path.read_bytes(), JPEG, 10**8, budget)
+    drafted = (full[0] // 2) * (full[1] // 2) * DECODE_BYTES_PER_PIXEL  # 1/2 still covers 940
+    assert budget.peak_bytes == drafted

@@ -102,3 +102,8 @@ def test_the_account_comes_from_the_invocation_context() -> None:
         invoked_function_arn = "arn:aws:lambda:us-west-2:210987654321:function:f"
 
     assert account_of(Context()) == "210987654321"
+
+
+def test_the_container_decodes_within_one_budget_of_its_settings() -> None:
+    rt = Runtime(Settings(stage="test", decode_budget_bytes=12345))
+    assert rt.decode_budget.limit_bytes == 12345
