@@ -1,10 +1,13 @@
 """Peak memory of one IngestImageGroup worker for the inputs that used to need gigabytes.
 
-Two archives, built in a temporary folder and deleted afterwards (about 1.6 GB and 80 MB):
+Three archives, built in a temporary folder and deleted afterwards (about 1.6 GB, 80 MB and 3 MB):
 - `lying-entry`: one stored `.jpg` entry of 1.5 GiB whose central directory claims 1,000 bytes;
 - `fifty-inflating`: 50 `.jpg` entries that each inflate to 99 MB (deflated about 60:1, under
   the bomb ratio), all in one Map item. They are not photos: each is read whole, refused and
   kept in dead-letter, which is the most a worker ever holds of an entry.
+- `big-pngs`: 8 PNGs of 100 megapixels (10,000 x 10,000, one colour each: a few hundred KB
+  apiece). A PNG decodes whole, 400 MB each; the group's threads decode them within the
+  worker's decode budget (`decode_budget_bytes`), as the handler gives it.
 
 Each case runs the real `ingest_group` (InspectArchive first, for the manifest) in a fresh
 interpreter against the stand-in API; S3 is a small adapter over local files (HeadObject and
@@ -42,6 +45,8 @@ LIE_BYTES = 1536 * 1024 * 1024
 CLAIMED_BYTES = 1000
 INFLATED_BYTES = 99 * 1000 * 1000
 ENTRIES = 50
+BIG_PNGS = 8
+BIG_PNG_SIDE = 10_000
 CHUNK = 8 * 1024 * 1024
 BUCKET = "archives"
 
@@ -165,6 +170,21 @@ def build_fifty_inflating(path: Path) -> None:
         out.write(bytes(directory) + _end(ENTRIES, len(directory), cd_offset))
 
 
+def build_big_pngs(path: Path) -> None:
+    """8 stored PNGs of 100 megapixels, each its own colour (so none repeats another's bytes)."""
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        for i in range(BIG_PNGS):
+            out = io.BytesIO()
+            Image.new("RGB", (BIG_PNG_SIDE, BIG_PNG_SIDE), (20 * i, 90, 160)).save(
+                out, format="PNG", compress_level=1)
+            archive.writestr(f"cards/IMG_{i:04d}.png", out.getvalue())
+
+
 def child(case: str, root: Path) -> None:
     """One worker: inspect, then ingest the first Map item; print what it took."""
     from animl_local import webapp
@@ -172,6 +192,7 @@ def child(case: str, root: Path) -> None:
     from functions.batch import batch_steps
     from functions.image.ingest_image import Services
     from functions.platform import storage
+    from functions.platform.budget import ByteBudget
     from functions.platform.graphql_client import AnimlApiClient
     from functions.platform.settings import Settings
 
@@ -183,7 +204,9 @@ def child(case: str, root: Path) -> None:
         key = f"{case}.zip"
         inspection = batch_steps.inspect_batch_archive(s3, settings, batch, BUCKET, key)
         [item, *_] = storage.get_json(s3, settings.batch_work_bucket, storage.manifest_key(batch))
-        services = Services(s3=s3, api=client, settings=settings)
+        # As the handler builds them: the container's decode budget, from the settings.
+        services = Services(s3=s3, api=client, settings=settings,
+                            decode_budget=ByteBudget(settings.decode_budget_bytes))
         baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         tracemalloc.start()
         started = time.perf_counter()
@@ -215,8 +238,13 @@ def main() -> None:
     if sys.argv[1:2] == ["--child"]:
         child(sys.argv[2], Path(sys.argv[3]))
         return
-    argparse.ArgumentParser(description=__doc__).parse_args()
-    builders = {"lying-entry": build_lying_entry, "fifty-inflating": build_fifty_inflating}
+    builders = {"lying-entry": build_lying_entry, "fifty-inflating": build_fifty_inflating,
+                "big-pngs": build_big_pngs}
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--case", choices=sorted(builders), action="append",
+                        help="run only this case (again for more); default: all")
+    chosen = parser.parse_args().case
+    builders = {case: build for case, build in builders.items() if not chosen or case in chosen}
     root = Path(tempfile.mkdtemp(prefix="animl-worker-memory-"))
     try:
         (root / BUCKET).mkdir()

@@ -20,6 +20,13 @@ SMALL_SIZE = (120, 120)
 ImageFile.LOAD_TRUNCATED_IMAGES = True
 MIN_SCAN_BYTES = 256  # less entropy-coded data than this after SOS: nothing to see
 TRUNCATED_WARNING = "truncated JPEG: only the part before the cut is rendered"
+# Pillow allocates an image in blocks of up to 16 MB, which glibc serves from the decoding
+# thread's own arena and keeps once freed: a group's threads decoding 100-megapixel PNGs one at
+# a time grew the worker to 1.7 GB. Blocks over glibc's largest mmap threshold (32 MB) are mapped
+# and unmapped, so a freed image's memory goes back at once (small images take one block of
+# their own size either way).
+IMAGE_BLOCK_BYTES = 64 * 1024 * 1024
+Image.core.set_block_size(IMAGE_BLOCK_BYTES)
 # What a decode holds of a ByteBudget: Pillow keeps 8-bit pixels in 4 bytes (1 for L and P), and
 # a mode conversion (`_normalise_mode`) makes one more copy.
 DECODE_BYTES_PER_PIXEL = 4 * 2
