@@ -19,15 +19,19 @@ from botocore.exceptions import (
 )
 
 from functions.platform.graphql_client import AnimlApiUnavailable
+from functions.platform.settings import Settings
 
 DEFINITION_PATH = Path(__file__).resolve().parent.parent / "statemachine" / "ingest_batch.asl.json"
 _PLACEHOLDER = re.compile(r"^\$\{([A-Za-z0-9]+)\}$")
 
+# A batch's createImage calls in flight at most (groups in flight times the entries each works
+# at once): what the API has taken since the start, 200 groups of 8.
+API_CALLS_IN_FLIGHT = 1600
 # Timing and fan-out that AWS uses; the local runtime overrides them to run in seconds.
 DEFAULT_TUNING: dict[str, Any] = {
     "RetryIntervalSeconds": 2,
     "RetryMaxAttempts": 4,
-    "MapMaxConcurrency": 200,
+    "MapMaxConcurrency": API_CALLS_IN_FLIGHT // Settings(stage="any").group_concurrency,
     "InferencePollSeconds": 60,
 }
 

@@ -12,6 +12,7 @@ import pytest
 
 import functions
 from animl_local.state_machine import (
+    API_CALLS_IN_FLIGHT,
     DEFAULT_TUNING,
     LAMBDA_SERVICE_ERRORS,
     fill,
@@ -22,6 +23,7 @@ from animl_local.state_machine import (
     retry_policies,
 )
 from chalice_app.application import app
+from functions.platform.settings import Settings
 
 
 def all_states(definition: dict) -> dict:
@@ -48,6 +50,16 @@ def test_rendering_leaves_no_placeholder_and_types_numbers() -> None:
     assert "${" not in json.dumps(rendered)
     retry = rendered["States"]["InspectArchive"]["Retry"][0]
     assert retry["MaxAttempts"] == 3 and isinstance(retry["IntervalSeconds"], int)
+
+
+def test_a_batch_has_no_more_create_image_calls_in_flight_than_the_api_has_taken() -> None:
+    # Groups in flight (the Map's MaxConcurrency) times the entries each works at once.
+    arns = {f.name: f"arn:aws:lambda:us-west-2:1:function:{f.name}"
+            for f in app.pure_lambda_functions}
+    rendered = json.loads(render_definition(arns))
+    [map_state] = [s for s in all_states(rendered).values() if s["Type"] == "Map"]
+    in_flight = map_state["MaxConcurrency"] * Settings(stage="prod").group_concurrency
+    assert API_CALLS_IN_FLIGHT // 2 < in_flight <= API_CALLS_IN_FLIGHT == 1600
 
 
 def test_a_missing_value_is_named() -> None:
