@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import io
+import math
+import threading
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 
+from cykooz_resizer import FilterType, ResizeAlg, ResizeOptions, Resizer
 from PIL import Image, ImageFile, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
 from functions.image.image_checks import ImageType
@@ -106,12 +110,54 @@ def scan_bytes(data: bytes) -> int:
     return max(0, len(data) - (sos + 2 + header_length))
 
 
+# Photos (RGB, or L when grey) are resized with the same Lanczos-3 filter as Pillow's LANCZOS,
+# in SIMD: a sixth of Pillow's time, and within a level or two of its pixels. Images with alpha
+# keep Pillow's resampling, which weighs colours by their alpha.
+_SIMD_MODES = ("RGB", "L")
+_LANCZOS3 = ResizeOptions(resize_alg=ResizeAlg.convolution(FilterType.lanczos3))
+# A resizer keeps buffers between calls and is not to be shared by threads: one per thread,
+# kept for the life of the process (a Lambda container's, across invocations).
+_resizers = threading.local()
+
+
 def _fit(image: Image.Image, box: tuple[int, int], image_type: ImageType) -> Image.Image:
-    """`image` fitted inside `box`: resized in place (so `image` is used up), or a converted
-    copy when its mode had to change."""
+    """`image` fitted inside `box` (as Pillow's thumbnail() sizes it): a new image, or `image`
+    itself (converted, if its mode had to change) when it fits already. `image` may be
+    resized in place, so it is used up either way."""
     fitted = _normalise_mode(image, image_type)
-    fitted.thumbnail(box, Image.Resampling.LANCZOS, reducing_gap=3.0)
-    return fitted
+    size = thumbnail_size(fitted.size, box)
+    if size == fitted.size:
+        return fitted
+    if fitted.mode not in _SIMD_MODES:
+        fitted.thumbnail(box, Image.Resampling.LANCZOS, reducing_gap=3.0)
+        return fitted
+    resized = Image.new(fitted.mode, size)
+    _resizer().resize_pil(fitted, resized, _LANCZOS3)
+    return resized
+
+
+def _resizer() -> Resizer:
+    if not hasattr(_resizers, "resizer"):
+        _resizers.resizer = Resizer()
+    resizer: Resizer = _resizers.resizer
+    return resizer
+
+
+def thumbnail_size(size: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:
+    """The size Pillow's thumbnail() gives an image of `size` fitted inside `box`: the aspect
+    ratio kept as closely as whole pixels allow, never enlarged, at least 1 pixel."""
+    width, height = size
+    x, y = box
+    if x >= width and y >= height:
+        return size
+    aspect = width / height
+
+    def closest(number: float, error: Callable[[int], float]) -> int:
+        return max(min(math.floor(number), math.ceil(number), key=error), 1)
+
+    if x / y >= aspect:
+        return closest(y * aspect, lambda n: abs(aspect - n / y)), y
+    return x, closest(x / aspect, lambda n: 0 if n == 0 else abs(aspect - x / n))
 
 
 def _normalise_mode(image: Image.Image, image_type: ImageType) -> Image.Image:
