@@ -4,9 +4,12 @@ On the embedded engine, through the Lambda adapter (as Step Functions invokes it
 waits `--s3-ms` and every Animl API call `--api-ms` before it is answered. Prints one JSON line:
 ms_per_image (wall, with latency), compute_ms_per_image (the same group with none),
 gb_seconds_per_1000_images (the function's configured memory times its wall time), and how many
-SSM / Secrets Manager reads the function made.
+SSM / Secrets Manager reads the function made. Each figure is the median of --repeat groups (3;
+each of its own images), as this machine's timings wander by a tenth from run to run; the
+`*_runs` lists give every run.
 
     python benchmarks/group_latency.py [--images 50] [--s3-ms 20] [--api-ms 150] [--concurrency N]
+                                       [--repeat 3]
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import argparse
 import json
 import logging
 import secrets
+import statistics
 import sys
 import tempfile
 import time
@@ -107,6 +111,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int,
                         default=Settings(stage="bench").group_concurrency,
                         help="entries of the group worked at once (1: one after another)")
+    parser.add_argument("--repeat", type=int, default=3, help="groups timed each way")
     args = parser.parse_args()
     logging.getLogger("moto").setLevel(logging.CRITICAL)
     # As on Lambda: the group's threads, no process pool.
@@ -120,11 +125,13 @@ def main() -> None:
                                          CreateBucketConfiguration={
                                              "LocationConstraint": settings.region})
         api = AnimlApiClient(standin.url, key)
-        with recording_aws_calls() as calls:  # the function's own calls, both invocations
-            compute_seconds = one_group(stage, api, archive_members(args.images, 0), 0.0)
+        with recording_aws_calls() as calls:  # the function's own calls, every invocation
+            compute_runs = [one_group(stage, api, archive_members(args.images, run), 0.0)
+                            for run in range(args.repeat)]
             standin.latency_seconds = args.api_ms / 1000
-            wall_seconds = one_group(stage, api, archive_members(args.images, 1),
-                                     args.s3_ms / 1000)
+            wall_runs = [one_group(stage, api, archive_members(args.images, args.repeat + run),
+                                   args.s3_ms / 1000) for run in range(args.repeat)]
+    compute_seconds, wall_seconds = statistics.median(compute_runs), statistics.median(wall_runs)
     reads = {service: sum(1 for call in calls if call.service == service)
              for service in ("ssm", "secretsmanager")}
     print(json.dumps({
@@ -135,6 +142,8 @@ def main() -> None:
         "group_concurrency": settings.group_concurrency,
         "ms_per_image": round(1000 * wall_seconds / args.images, 1),
         "compute_ms_per_image": round(1000 * compute_seconds / args.images, 1),
+        "ms_per_image_runs": [round(1000 * s / args.images, 1) for s in wall_runs],
+        "compute_ms_per_image_runs": [round(1000 * s / args.images, 1) for s in compute_runs],
         "gb_seconds_per_1000_images": round(MEMORY_GB * wall_seconds * 1000 / args.images, 1),
         "ssm_reads": reads["ssm"],
         "secrets_reads": reads["secretsmanager"],
