@@ -27,6 +27,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from functions.platform import logs
 from functions.platform.settings import Settings
@@ -100,6 +101,19 @@ def default_retry_policy() -> RetryPolicy:
 
 
 RemainingSeconds = Callable[[], float]
+# Connections a client keeps open: more than a group's threads call the API with at once
+# (Settings.group_concurrency). requests keeps 10, and a call beyond them opened a connection
+# of its own and closed it after (on AWS, a TLS handshake for every such call).
+API_CONNECTIONS = 32
+
+
+def pooled_session() -> requests.Session:
+    """A session that keeps up to API_CONNECTIONS connections open for reuse."""
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_maxsize=API_CONNECTIONS)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
 # Asked before retrying an operation whose failed attempt may have been done: its data if it
 # was (then it is not sent again), else None.
 DoneAlready = Callable[[], dict[str, Any] | None]
@@ -119,7 +133,7 @@ class AnimlApiClient:
     url: str
     api_key: str = field(repr=False)
     timeout: float = DEFAULT_TIMEOUT_SECONDS
-    session: requests.Session = field(default_factory=requests.Session, repr=False)
+    session: requests.Session = field(default_factory=pooled_session, repr=False)
     reread_credentials: Callable[[], Credentials] | None = field(default=None, repr=False)
     retry: RetryPolicy = field(default_factory=default_retry_policy)
     remaining_seconds: RemainingSeconds | None = field(default=None, repr=False)

@@ -16,6 +16,7 @@ import pytest
 
 from animl_local.standin_api import StandinApi
 from functions.platform.graphql_client import (
+    API_CONNECTIONS,
     GET_IMAGE,
     IMAGE_ERRORS_PAGE,
     MIN_ATTEMPT_SECONDS,
@@ -27,6 +28,7 @@ from functions.platform.graphql_client import (
     RetryPolicy,
     parse_retry_after,
 )
+from functions.platform.settings import Settings
 from tests.conftest import create_batch
 
 SECRET = "very-secret-key-123"
@@ -430,3 +432,31 @@ def test_paging_that_would_never_end_is_an_error(scripted, pages: list[bytes]) -
     with pytest.raises(AnimlApiError, match="hasNext but no new cursor"):
         client.find_image_error("mine", "b", "x")
     assert len(server.requests) == len(pages)
+
+
+def test_a_groups_worth_of_concurrent_calls_reuses_its_connections(
+        standin_api: StandinApi, api_client: AnimlApiClient,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import urllib3.connectionpool
+
+    opened, lock = [0], threading.Lock()
+    new_conn = urllib3.connectionpool.HTTPConnectionPool._new_conn
+
+    def counted(pool: urllib3.connectionpool.HTTPConnectionPool) -> object:
+        with lock:
+            opened[0] += 1
+        return new_conn(pool)
+
+    monkeypatch.setattr(urllib3.connectionpool.HTTPConnectionPool, "_new_conn", counted)
+    standin_api.latency_seconds = 0.2  # every call of a wave is in flight at once
+    threads = Settings(stage="test").group_concurrency
+    for _ in range(2):  # two waves: the second finds the first's connections open
+        workers = [threading.Thread(target=create_batch, args=(api_client,))
+                   for _ in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(30)
+    assert threads <= API_CONNECTIONS
+    # requests' own pool keeps 10: 6 more were opened for the second wave, and closed again.
+    assert opened[0] == threads
