@@ -191,12 +191,6 @@ def test_renditions_are_sized_as_pillows_thumbnail_sizes_them(box: tuple[int, in
         assert thumbnail_size(size, box) == image.size, size
 
 
-def png_bytes(size: tuple[int, int], colour: tuple[int, int, int]) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", size, colour).save(out, format="PNG")
-    return out.getvalue()
-
-
 def most_decodes_at_once(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Pillow's decodes from now on, noted: [most at once]. Each one lasts at least 50 ms, so
     decodes that may overlap do."""
@@ -222,7 +216,7 @@ def most_decodes_at_once(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 def test_threads_decode_at_once_only_what_fits_in_their_budget(
         monkeypatch: pytest.MonkeyPatch, decodes_that_fit: int) -> None:
     # As a group's threads with big PNGs (decoded whole: no draft for PNG).
-    pngs = [png_bytes((1000, 800), (i * 40, 80, 120)) for i in range(4)]
+    pngs = [encode(Image.new("RGB", (1000, 800), (i * 40, 80, 120)), "PNG") for i in range(4)]
     one_decode = 1000 * 800 * DECODE_BYTES_PER_PIXEL
     budget = ByteBudget(decodes_that_fit * one_decode)
     most = most_decodes_at_once(monkeypatch)
@@ -240,7 +234,7 @@ def test_threads_decode_at_once_only_what_fits_in_their_budget(
 
 def test_an_image_bigger_than_its_whole_budget_is_still_rendered() -> None:
     budget = ByteBudget(1000)
-    rendered = render(png_bytes((1200, 900), (1, 2, 3)), PNG, 10**8, budget)
+    rendered = render(encode(Image.new("RGB", (1200, 900), (1, 2, 3)), "PNG"), PNG, 10**8, budget)
     assert size_of(rendered.medium) == (940, 705)
     assert budget.peak_bytes == 1000
 
