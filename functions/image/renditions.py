@@ -74,8 +74,8 @@ def render(data: bytes, image_type: ImageType, max_pixels: int,
             decoded_bytes = image.size[0] * image.size[1] * DECODE_BYTES_PER_PIXEL  # as drafted
             with budget.held(decoded_bytes) if budget else nullcontext():
                 image.load()
-                # No copies (each one costs a page-faulted buffer): turned in place, the medium
-                # made from it in place and encoded, then shrunk in place to the small one.
+                # Turned in place; the medium made from it and encoded, then the small from the
+                # medium (photos resized into new images, others by Pillow in place).
                 ImageOps.exif_transpose(image, in_place=True)
                 medium = _fit(image, MEDIUM_SIZE, image_type)
                 medium_bytes = _encode(medium, image_type)

@@ -101,6 +101,10 @@ def default_retry_policy() -> RetryPolicy:
 
 
 RemainingSeconds = Callable[[], float]
+# Asked before retrying an operation whose failed attempt may have been done: its data if it
+# was (then it is not sent again), else None.
+DoneAlready = Callable[[], dict[str, Any] | None]
+
 # Connections a client keeps open: more than a group's threads call the API with at once
 # (Settings.group_concurrency). requests keeps 10, and a call beyond them opened a connection
 # of its own and closed it after (on AWS, a TLS handshake for every such call).
@@ -114,9 +118,6 @@ def pooled_session() -> requests.Session:
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
-# Asked before retrying an operation whose failed attempt may have been done: its data if it
-# was (then it is not sent again), else None.
-DoneAlready = Callable[[], dict[str, Any] | None]
 
 
 @dataclass(eq=False)
