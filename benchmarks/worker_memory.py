@@ -1,11 +1,11 @@
 """Peak memory of one IngestImageGroup worker for the inputs that used to need gigabytes.
 
-Three archives, built in a temporary folder and deleted afterwards (about 1.6 GB, 80 MB and 3 MB):
+Three archives, built in a temporary folder and deleted afterwards (about 1.6 GB, 80 MB and 11 MB):
 - `lying-entry`: one stored `.jpg` entry of 1.5 GiB whose central directory claims 1,000 bytes;
 - `fifty-inflating`: 50 `.jpg` entries that each inflate to 99 MB (deflated about 60:1, under
   the bomb ratio), all in one Map item. They are not photos: each is read whole, refused and
   kept in dead-letter, which is the most a worker ever holds of an entry.
-- `big-pngs`: 8 PNGs of 100 megapixels (10,000 x 10,000, one colour each: a few hundred KB
+- `big-pngs`: 8 PNGs of 100 megapixels (10,000 x 10,000, one colour each: about 1.4 MB
   apiece). A PNG decodes whole, 400 MB each; the group's threads decode them within the
   worker's decode budget (`decode_budget_bytes`), as the handler gives it.
 
