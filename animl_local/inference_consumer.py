@@ -22,9 +22,9 @@ WHOLE_IMAGE = [0.0, 0.0, 1.0, 1.0]
 
 
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    # moto runs this once per queued message, inside the stand-in's createImage: reading the
-    # API's URL and key (SSM, Secrets Manager) each time was a third of that request's work.
-    # The stage's container runtime reads them once; the engine starts each stage afresh.
+    # The stage's queue poller runs this for every batch of up to 10 requests: reading the
+    # API's URL and key (SSM, Secrets Manager) each time would be most of its work. The
+    # stage's container runtime reads them once; the engine starts each stage afresh.
     api = runtime().api()
     failures = []
     for record in event.get("Records", []):

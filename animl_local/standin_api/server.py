@@ -204,10 +204,10 @@ class StandinAws:
     _invocations: list[threading.Thread] = field(default_factory=list, repr=False)
     _clients: dict[tuple[str, str | None], Any] = field(default_factory=dict, repr=False)
     _clients_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    # moto's SQS is not thread-safe: a send to a mapped queue runs the mapping's receive, which
-    # iterates the queue's in-flight set while another thread's receive changes it ("Set
-    # changed size during iteration", and that image's inference request was lost). The
-    # service's sends are made one at a time here.
+    # moto's SQS receives are not safe against each other: one iterates the queue's in-flight
+    # set while another changes it ("Set changed size during iteration"). The service's moves
+    # out of a DLQ are made one at a time here. (Its sends only append, and a mapped queue's
+    # pollers receive under the queue's own lock: animl_local.moto_sqs_pollers.)
     _sqs_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -237,9 +237,8 @@ class StandinAws:
         message = {"mlModelId": self.ml_model_id, "event": "image-added",
                    "image": {k: image.get(k) for k in ("_id", "batchId", "bucket", "path")},
                    "projectId": image["projectId"], "automationRuleId": "standin-rule"}
-        with self._sqs_lock:
-            self.client("sqs").send_message(QueueUrl=self.queue_url(image["batchId"]),
-                                            MessageBody=json.dumps(message))
+        self.client("sqs").send_message(QueueUrl=self.queue_url(image["batchId"]),
+                                        MessageBody=json.dumps(message))
 
     def invoke_ingest_delete(self, batch_id: str) -> None:
         """InvocationType Event, on a thread of its own: moto runs even an Event invoke before

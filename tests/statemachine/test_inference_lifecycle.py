@@ -36,11 +36,28 @@ def start(stage: EmbeddedStage, tmp_path: Path, batch_id: str) -> None:
     stage.upload_archive(batch_id, str(archive))
 
 
-def park_a_message_in_the_dlq(stage: EmbeddedStage, batch_id: str) -> None:
+def park_a_message_in_the_dlq(stage: EmbeddedStage, batch_id: str, image_id: str = "p:h"
+                              ) -> None:
     """A request the model failed on for good, as the API's DLQ would hold it."""
     sqs = stage.client("sqs")
     url = sqs.create_queue(QueueName=stage.settings.inference_dlq_name(batch_id))["QueueUrl"]
-    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"image": {"_id": "p:h"}}))
+    request = {"mlModelId": "megadetector_v5a", "event": "image-added",
+               "image": {"_id": image_id, "batchId": batch_id}}
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps(request))
+
+
+def queue_depths(stage: EmbeddedStage, batch_id: str) -> dict[str, str]:
+    """Messages waiting or in flight, in the batch's queue and in its DLQ."""
+    sqs = stage.client("sqs")
+    depths = {}
+    for name in (stage.settings.inference_queue_name(batch_id),
+                 stage.settings.inference_dlq_name(batch_id)):
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=sqs.get_queue_url(QueueName=name)["QueueUrl"],
+            AttributeNames=["ApproximateNumberOfMessages",
+                            "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        depths[name] = sum(int(count) for count in attributes.values())
+    return depths
 
 
 def test_provisioning_twice_creates_one_set_of_resources(stage: EmbeddedStage) -> None:
@@ -180,19 +197,22 @@ def test_the_sweep_keeps_dead_lettered_requests_an_operator_could_still_redrive(
     from animl_local.webapp import redrive_batch
 
     batch_id = a_batch_failed_at_processing_start(stage, standin_api, api_client, tmp_path)
-    park_a_message_in_the_dlq(stage, batch_id)
+    # An image the service has (saved without a batch: no request of its own is sent).
+    image_id = api_client.create_image({"Hash": "h1", "SerialNumber": "CAM-1",
+                                        "DateTimeOriginal": "2024-06-01T12:00:00",
+                                        "FileName": "a.jpg", "ImageBytes": 1000})["_id"]
+    park_a_message_in_the_dlq(stage, batch_id, image_id)
 
     assert sweep_now(stage) == []  # old enough, but its DLQ holds a request
     assert len(inference_resources(stage)[0]) == 2
     assert standin_api.store.batch(batch_id).get("processingEnd") is None
+    assert not standin_api.store.image_or_not_found(image_id)["labels"]
 
     # redriveBatch moves it back to the batch's queue, whose consumer takes it.
     redrive_batch(api_client, batch_id)
-    dlq = stage.client("sqs").get_queue_url(
-        QueueName=stage.settings.inference_dlq_name(batch_id))["QueueUrl"]
-    depth = stage.client("sqs").get_queue_attributes(
-        QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
-    assert depth["ApproximateNumberOfMessages"] == "0"
+    eventually(lambda: not any(queue_depths(stage, batch_id).values()), seconds=10,
+               what="the redriven request's consumption")
+    assert standin_api.store.image_or_not_found(image_id)["labels"]
 
 
 def test_the_sweep_releases_a_dead_letter_queue_once_its_retention_has_passed(
