@@ -472,7 +472,13 @@ class StandinApi:
         resolvers = Resolvers(self.store, self.aws)
 
         class Handler(BaseHTTPRequestHandler):
+            # Keep-alive, as the real service's load balancer: each client's pooled session
+            # reuses its connection (and its handler thread) instead of opening one a request.
+            protocol_version = "HTTP/1.1"
+            body_read = False
+
             def do_POST(self) -> None:
+                self.body_read = False
                 if not _key_matches(self.headers.get("x-api-key"), api._api_key):
                     self._reply(401, {"errors": [{"message": "Authentication error: no valid "
                                                   "x-api-key or bearer token"}]})
@@ -491,7 +497,9 @@ class StandinApi:
                                              "Cross-Site Request Forgery (CSRF).", "BAD_REQUEST"))
                     return
                 try:
-                    body = json.loads(self.rfile.read(length) or b"{}")
+                    data = self.rfile.read(length)
+                    self.body_read = True
+                    body = json.loads(data or b"{}")
                 except ValueError:
                     self._reply(400, _errors("Body is not JSON", "BAD_REQUEST"))
                     return
@@ -528,6 +536,10 @@ class StandinApi:
                         self.send_header(name, value)
                     self.send_header("content-type", "application/json")
                     self.send_header("content-length", str(len(data)))
+                    if not self.body_read:
+                        # A body left unread would be taken for the next request: close.
+                        self.send_header("connection", "close")
+                        self.close_connection = True
                     self.end_headers()
                     self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import http.client
 import json
+import urllib.parse
 
 import pytest
 import requests
@@ -295,6 +297,47 @@ def test_concurrent_requests_all_get_their_answer(standin_api: StandinApi,
     assert len(standin_api.store.images(None)) == 160
 
 
+
+
+def raw_post(connection: http.client.HTTPConnection, body: bytes,
+             key: str = API_KEY) -> http.client.HTTPResponse:
+    connection.request("POST", "/", body=body, headers={
+        "x-api-key": key, "content-type": "application/json"})
+    reply = connection.getresponse()
+    reply.read()
+    return reply
+
+
+def connection_to(standin_api: StandinApi) -> http.client.HTTPConnection:
+    parts = urllib.parse.urlsplit(standin_api.url)
+    return http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=5)
+
+
+def test_one_connection_carries_request_after_request(standin_api: StandinApi) -> None:
+    connection = connection_to(standin_api)
+    query = json.dumps({"query": "query { __typename }"}).encode()
+    try:
+        first = raw_post(connection, query)
+        socket_used = connection.sock  # None once an answer says the connection closes
+        second = raw_post(connection, query)
+        assert (first.status, second.status) == (200, 200)
+        assert socket_used is not None and connection.sock is socket_used  # not reopened
+    finally:
+        connection.close()
+
+
+@pytest.mark.sends_refused_requests
+def test_a_request_refused_before_its_body_is_read_closes_its_connection(
+        standin_api: StandinApi) -> None:
+    # Its unread body must not be taken for the next request on the connection.
+    connection = connection_to(standin_api)
+    try:
+        refused = raw_post(connection, b'{"query": "query { __typename }"}', key="wrong")
+        assert refused.status == 401 and refused.getheader("connection") == "close"
+        assert raw_post(connection, json.dumps(
+            {"query": "query { __typename }"}).encode()).status == 200  # on a new connection
+    finally:
+        connection.close()
 
 # imageErrors, paged as the service pages them (animl_local/standin_api/paging.py).
 
