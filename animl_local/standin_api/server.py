@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import hmac
 import json
@@ -10,6 +11,7 @@ import logging
 import os
 import random
 import re
+import socket
 import threading
 import time
 from collections import Counter
@@ -321,6 +323,9 @@ class Fault:
 INGEST_OPERATIONS = ("createImage", "createImageError", "createBatchError", "updateBatch",
                      "image", "imageErrors")
 STOP_POLL_SECONDS = 0.05
+# How long a stop waits for the requests being served (each answers within its client's
+# timeout; a held fault answers after its own delay, outside this wait).
+STOP_DRAIN_SECONDS = 30
 
 FAULT_KINDS = ("503", "429", "500", "timeout", "commit-then-503", "commit-then-timeout")
 
@@ -391,6 +396,31 @@ class _DeepBacklogServer(ThreadingHTTPServer):
     # 4 groups, the inference consumer) overflow it, and a refused SYN waits 1 s to retry.
     request_queue_size = 128
 
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]
+                 ) -> None:
+        super().__init__(address, handler)
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """End every connection still open (kept alive between requests): their handler
+        threads read the end of the stream and end."""
+        with self._open_lock:
+            still_open = list(self._open)
+        for connection in still_open:
+            with contextlib.suppress(OSError):  # closed meanwhile
+                connection.shutdown(socket.SHUT_RDWR)
+
 
 class StandinApi:
     """The stand-in API on 127.0.0.1; port 0 picks a free port."""
@@ -414,6 +444,8 @@ class StandinApi:
         self.most_in_flight = 0
         self._in_flight = 0
         self._in_flight_lock = threading.Lock()
+        self._drained = threading.Condition(self._in_flight_lock)
+        self._stopping = False
         # Every request body and the status it got, when asked (the contract tests read them).
         self.received: list[tuple[dict[str, Any], int]] | None = [] if record_requests else None
 
@@ -431,9 +463,19 @@ class StandinApi:
         return self
 
     def stop(self) -> None:
+        """Stop answering, let the requests being served finish, then close the store: a
+        request on a connection kept alive is not served once the stop has begun (as one
+        arriving after it would be refused), so none meets a closed database."""
         if self.aws:
             self.aws.wait_for_invocations()
+        with self._in_flight_lock:
+            self._stopping = True
         self._server.shutdown()
+        with self._drained:
+            if not self._drained.wait_for(lambda: self._in_flight == 0, STOP_DRAIN_SECONDS):
+                logger.warning("standin-api: %d request(s) still in flight at its stop",
+                               self._in_flight)
+        self._server.close_connections()  # answered: the idle ones' threads end
         self._server.server_close()
         self.store.close()
 
@@ -444,15 +486,20 @@ class StandinApi:
         self.stop()
 
     @contextmanager
-    def in_flight(self) -> Iterator[None]:
+    def in_flight(self) -> Iterator[bool]:
+        """A request being served, counted; False (and not counted) once the stop began."""
         with self._in_flight_lock:
-            self._in_flight += 1
-            self.most_in_flight = max(self.most_in_flight, self._in_flight)
+            serving = not self._stopping
+            if serving:
+                self._in_flight += 1
+                self.most_in_flight = max(self.most_in_flight, self._in_flight)
         try:
-            yield
+            yield serving
         finally:
-            with self._in_flight_lock:
-                self._in_flight -= 1
+            if serving:
+                with self._in_flight_lock:
+                    self._in_flight -= 1
+                    self._drained.notify_all()
 
     def fault_for(self, body: dict[str, Any]) -> Fault | None:
         """The first fault a request matches, if any, else a random one, if drawn."""
@@ -474,7 +521,10 @@ class StandinApi:
         class Handler(BaseHTTPRequestHandler):
             # Keep-alive, as the real service's load balancer: each client's pooled session
             # reuses its connection (and its handler thread) instead of opening one a request.
+            # Answers go out at once: headers and body are two writes, and with Nagle's
+            # algorithm the second waited for the client's delayed ACK (some 40 ms).
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
             body_read = False
 
             def do_POST(self) -> None:
@@ -510,7 +560,10 @@ class StandinApi:
                 if fault and not fault.commit:
                     self._fail(fault)
                     return
-                with api.in_flight():
+                with api.in_flight() as serving:
+                    if not serving:  # stopping: no answer, as a refused connection gives none
+                        self.close_connection = True
+                        return
                     time.sleep(api.latency_seconds)
                     status, reply = execute(resolvers, body)
                 if api.received is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import threading
 import urllib.parse
 
 import pytest
@@ -19,6 +20,7 @@ from functions.platform.graphql_client import (
     AnimlApiRejected,
 )
 from tests.conftest import API_KEY, TEST_SETTINGS, create_batch
+from tests.leftovers import eventually
 
 PAGE_QUERY = """
 query ImageErrors($input: QueryImageErrorsInput!) {
@@ -338,6 +340,29 @@ def test_a_request_refused_before_its_body_is_read_closes_its_connection(
             {"query": "query { __typename }"}).encode()).status == 200  # on a new connection
     finally:
         connection.close()
+
+
+def test_a_stop_answers_the_requests_being_served_and_no_more(tmp_path) -> None:
+    # A connection kept alive outlives the server's accept loop: a request sent on it after
+    # the stop began must not reach the store the stop closes (a traceback once, on SIGTERM).
+    api = StandinApi(tmp_path / "api.sqlite3", API_KEY).start()
+    query = json.dumps({"query": "query { __typename }"}).encode()
+    idle, busy = connection_to(api), connection_to(api)
+    answered: list[int] = []
+    try:
+        assert raw_post(idle, query).status == 200  # now kept alive, between requests
+        api.latency_seconds, api.most_in_flight = 1.0, 0
+        served = threading.Thread(target=lambda: answered.append(raw_post(busy, query).status))
+        served.start()
+        eventually(lambda: api.most_in_flight == 1, seconds=10, what="the request in flight")
+        api.stop()  # waits for it
+        assert answered == [200]
+        with pytest.raises((http.client.HTTPException, OSError)):
+            raw_post(idle, query)  # its connection was closed, and nothing listens
+        served.join()
+    finally:
+        idle.close()
+        busy.close()
 
 # imageErrors, paged as the service pages them (animl_local/standin_api/paging.py).
 
