@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import threading
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from cykooz_resizer import FilterType, ResizeAlg, ResizeOptions, Resizer
 from PIL import Image, ImageFile, ImageOps, JpegImagePlugin, UnidentifiedImageError
@@ -181,9 +183,21 @@ def _normalise_mode(image: Image.Image, image_type: ImageType) -> Image.Image:
 
 
 def _encode(image: Image.Image, image_type: ImageType) -> bytes:
-    out = io.BytesIO()
     if image_type.extension == "png":
-        image.save(out, format="PNG", optimize=False)
-    else:
-        image.save(out, format="JPEG", quality=85)
-    return out.getvalue()
+        out = io.BytesIO()
+        image.save(out, format="PNG", optimize=False)  # its chunks are written through Python
+        return out.getvalue()
+    with _file_in_memory() as file:
+        image.save(file, format="JPEG", quality=85)
+        file.seek(0)  # Pillow wrote through the descriptor: read it back from the start
+        return file.read()
+
+
+def _file_in_memory() -> BinaryIO:
+    """A file in memory that has a descriptor. Pillow encodes into a descriptor with the GIL
+    released, but into a BytesIO holding it: a group's threads encoded one JPEG at a time,
+    about a fifth of a photo's work, on a 2-vCPU Lambda. Linux's memfd (Lambda's kernel has
+    it) touches no disk; elsewhere a BytesIO does as before."""
+    if not hasattr(os, "memfd_create"):
+        return io.BytesIO()
+    return os.fdopen(os.memfd_create("rendition", os.MFD_CLOEXEC), "w+b")

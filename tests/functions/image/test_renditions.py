@@ -286,3 +286,26 @@ def test_photos_are_resized_in_simd_not_by_pillow(monkeypatch: pytest.MonkeyPatc
                  "2021-05-28_SYFR0041_deer.JPG"):
         rendered = render(path.read_bytes(), JPEG, 10**8)
         assert max(size_of(rendered.medium)) == 940 and max(size_of(rendered.small)) == 120
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="memfd is Linux's (Lambda's)")
+def test_jpegs_are_encoded_into_a_descriptor_to_pillows_bytes_leaving_none_open() -> None:
+    # Pillow encodes into a file with a descriptor outside the GIL (into a BytesIO under it),
+    # so a group's threads encode on both vCPUs; the bytes are the same either way.
+    import os
+
+    from functions.image.renditions import _encode, _file_in_memory
+
+    with _file_in_memory() as file:
+        assert file.fileno() >= 0  # what Pillow's save looks for to encode into a descriptor
+    photo = Image.open(CAMERA_TRAPS / "BUOW" / "IMG_0708.JPG")
+    photo.draft("RGB", (940, 940))
+    medium = photo.convert("RGB").resize((940, 705))
+    expected = io.BytesIO()
+    medium.save(expected, format="JPEG", quality=85)
+    descriptors = len(os.listdir("/proc/self/fd"))
+
+    encoded = [_encode(medium, JPEG) for _ in range(20)]
+
+    assert encoded == [expected.getvalue()] * 20
+    assert len(os.listdir("/proc/self/fd")) == descriptors
