@@ -295,11 +295,16 @@ def test_a_new_upload_during_ingestion_is_ingested_by_its_own_execution(
     batch_id = create_batch(api_client, serial="CAM-9")
     first = {f"first_{i}.jpg": jpeg_bytes(tmp_path, seed=i) for i in range(3)}
     second = {f"second_{i}.jpg": jpeg_bytes(tmp_path, seed=10 + i) for i in range(3)}
-    standin_api.latency_seconds = 0.2  # the first execution is still at work when ...
+    # The first execution is still at work when ...: its groups' createImage calls are answered
+    # 2 s late. (Waiting for its first image instead left a race: the other images are saved
+    # within milliseconds of it, and nothing after them calls the API before DeleteArchive.)
+    standin_api.latency_seconds = 2.0
     archive = tmp_path / f"{batch_id}.zip"
     archive.write_bytes(zip_bytes(first))
     stage.upload_archive(batch_id, str(archive))
-    eventually(lambda: standin_api.store.images(batch_id))
+    eventually(lambda: any(event["type"] == "MapRunStarted"
+                           for event in stage.history(stage.execution_arn(batch_id))),
+               seconds=60, what="the first execution's Map run")
     archive.write_bytes(zip_bytes(second))
     stage.upload_archive(batch_id, str(archive))  # ... the same key holds another upload
     etag = stage.client("s3").head_object(Bucket=stage.settings.ingestion_bucket,
