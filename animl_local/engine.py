@@ -50,7 +50,7 @@ from animl_local.moto_request_cycles import (
 from animl_local.moto_s3_on_disk import s3_objects_on_disk
 from animl_local.moto_s3_owner import expected_owners_enforced
 from animl_local.moto_s3_urls import s3_urls_read_once
-from animl_local.moto_sqs_pollers import SqsPollers, mapped_queues_polled
+from animl_local.moto_sqs_pollers import mapped_queues_polled
 from animl_local.report import WorkflowFunctions
 from animl_local.stack import MOTO_PARAMETERS
 from animl_local.state_machine import (
@@ -157,7 +157,6 @@ class EmbeddedStage:
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
     _clients_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _browser_s3: Any = field(default=None, repr=False)
-    sqs_pollers: SqsPollers | None = field(default=None, repr=False)
 
     # lifecycle
 
@@ -185,7 +184,7 @@ class EmbeddedStage:
         self._stack.enter_context(aws_limits.enforced())  # refuse what AWS refuses
         self.invocations = self._stack.enter_context(handlers_serve_invocations())
         # Batch queues are read by pollers of their own, as Lambda's, not inside SendMessage.
-        self.sqs_pollers = self._stack.enter_context(mapped_queues_polled())
+        self._stack.enter_context(mapped_queues_polled())
         self._stack.enter_context(_image_pool(self.settings.image_worker_processes))
         try:
             self.provision()

@@ -1,4 +1,4 @@
-"""Lambda's SQS pollers for moto: each mapped queue is read by a poller of its own.
+"""Lambda's SQS pollers for moto: each mapped queue is read by pollers of its own.
 
 moto (5.2) runs an SQS event source mapping inside SendMessage: the sender waits while the
 queue is received from, the function runs and the messages are deleted. In a local run that
@@ -7,9 +7,10 @@ record waited on inference, and since moto's SQS is not safe for concurrent rece
 other image's inference too (2 s a createImage, on average, over a run of 1,000).
 
 On AWS, Lambda's pollers receive from the queue on their own, apart from the senders. Here
-likewise: a mapping made on this stage is taken off moto's send path and given a poller
-thread, which receives up to the mapping's BatchSize messages, invokes the function with them
-(through moto's Invoke, so our handler runs it) and deletes what it processed. As on AWS:
+likewise: a mapping made on this stage is taken off moto's send path and given five poller
+threads, each of which receives up to the mapping's BatchSize messages, invokes the function
+with them (through moto's Invoke, so our handler runs it) and deletes what it processed. As on
+AWS:
 - a function error returns the whole batch to the queue; with ReportBatchItemFailures, the
   items the function names as failed go back (and an answer naming an item not in the batch
   fails the batch);
@@ -49,7 +50,7 @@ PAUSED_SECONDS = 0.2  # between looks at a disabled mapping
 
 @dataclass
 class SqsPollers:
-    """The stage's pollers, one per SQS event source mapping made while it runs."""
+    """The stage's pollers, CONCURRENT_BATCHES per SQS event source mapping made while it runs."""
 
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -81,11 +82,11 @@ class SqsPollers:
 
     def _poll(self, mapping: EventSourceMapping, queue: Queue, lambda_: LambdaBackend) -> None:
         sqs = sqs_backends[mapping.account_id][mapping.region]
+        held = _queue_held(queue)
         while not self._stop.is_set() and mapping.uuid in lambda_._event_source_mappings:
             if not mapping.enabled:
                 self._stop.wait(PAUSED_SECONDS)
                 continue
-            held = _queue_held(queue)
             try:
                 with held:
                     messages = sqs.receive_message(
