@@ -17,6 +17,7 @@ from animl_local.moto_sqs_pollers import (
     failed_ids,
     mapped_queues_polled,
 )
+from functions.batch import inference
 from tests.animl_local import handlers_for_adapter_tests as handlers
 from tests.animl_local.test_lambda_adapter import MODULE, REGION, aws, create  # noqa: F401
 from tests.leftovers import eventually
@@ -47,10 +48,8 @@ def mapped_queue(handler: str, max_receives: int = 5, **mapping: Any) -> tuple[s
 
 
 def depth(url: str) -> int:
-    attributes = boto3.client("sqs", region_name=REGION).get_queue_attributes(
-        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages",
-                                      "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-    return sum(int(count) for count in attributes.values())
+    """Messages waiting or in flight, as the state machine's inference check counts them."""
+    return inference._depth(boto3.client("sqs", region_name=REGION), url)
 
 
 def send(url: str, bodies: list[dict[str, Any]]) -> None:

@@ -46,18 +46,12 @@ def park_a_message_in_the_dlq(stage: EmbeddedStage, batch_id: str, image_id: str
     sqs.send_message(QueueUrl=url, MessageBody=json.dumps(request))
 
 
-def queue_depths(stage: EmbeddedStage, batch_id: str) -> dict[str, str]:
+def queue_depths(stage: EmbeddedStage, batch_id: str) -> dict[str, int]:
     """Messages waiting or in flight, in the batch's queue and in its DLQ."""
     sqs = stage.client("sqs")
-    depths = {}
-    for name in (stage.settings.inference_queue_name(batch_id),
-                 stage.settings.inference_dlq_name(batch_id)):
-        attributes = sqs.get_queue_attributes(
-            QueueUrl=sqs.get_queue_url(QueueName=name)["QueueUrl"],
-            AttributeNames=["ApproximateNumberOfMessages",
-                            "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-        depths[name] = sum(int(count) for count in attributes.values())
-    return depths
+    return {name: inference._depth(sqs, sqs.get_queue_url(QueueName=name)["QueueUrl"])
+            for name in (stage.settings.inference_queue_name(batch_id),
+                         stage.settings.inference_dlq_name(batch_id))}
 
 
 def test_provisioning_twice_creates_one_set_of_resources(stage: EmbeddedStage) -> None:
