@@ -1,7 +1,10 @@
 """`animl-ingest run` on a generated N-image archive: throughput and Step Functions economy.
 
 Prints one JSON line: images, seconds, images_per_second, Lambda invocations per image, parent
-and child state transitions.
+and child state transitions; and the CPU the run took in this process (the stage: moto, the
+handlers, the stand-in API) and in the image workers, with `cpu_ceiling_images_per_second`:
+the rate were that CPU spread over all of this machine's cores with none idle, which no
+scheduling of the same work can pass.
 
     python benchmarks/batch_run.py --images 1000
 """
@@ -11,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import resource
 import sys
 import tempfile
@@ -51,6 +55,7 @@ def main() -> None:
         archive = archive_for(root / "cards", root)
         archive_mb = round(archive.stat().st_size / 1e6, 1)
         started = time.perf_counter()
+        own_cpu, workers_cpu = time.process_time(), children_cpu_seconds()
         settings = local_settings()
         if args.image_processes is not None:
             settings = replace(settings, image_worker_processes=args.image_processes)
@@ -58,6 +63,8 @@ def main() -> None:
             settings = replace(settings, group_concurrency=args.group_concurrency)
         result = run_batch(archive, "cards", root / "out", None, root, settings=settings)
         seconds = time.perf_counter() - started
+        # The image workers end with the stage, so their CPU is counted by now.
+        own_cpu, workers_cpu = time.process_time() - own_cpu, children_cpu_seconds() - workers_cpu
         report = json.loads((root / "out" / "report.json").read_text())
     execution = report["execution"]
     images = len(report["images"])
@@ -71,6 +78,10 @@ def main() -> None:
         "report_seconds": round(result.report_seconds, 1),
         "report_share_of_wall": round(result.report_seconds / seconds, 3),
         "peak_rss_mb": peak_rss_mb(),
+        "stage_process_cpu_seconds": round(own_cpu, 1),
+        "image_workers_cpu_seconds": round(workers_cpu, 1),
+        "cpu_ceiling_images_per_second": round(
+            images * (os.cpu_count() or 1) / (own_cpu + workers_cpu), 1),
         "image_processes": settings.image_worker_processes,
         "lambda_invocations": execution["lambdaInvocations"],
         "lambda_invocations_per_image": round(execution["lambdaInvocations"] / images, 4),
@@ -87,6 +98,12 @@ def peak_rss_mb() -> int:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return round(max(own, children) / 1024)  # Linux reports KiB
+
+
+def children_cpu_seconds() -> float:
+    """User and system CPU of this process's ended children (the image workers)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def report_reasons(report: dict) -> dict[str, int]:
