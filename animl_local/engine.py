@@ -50,6 +50,7 @@ from animl_local.moto_request_cycles import (
 from animl_local.moto_s3_on_disk import s3_objects_on_disk
 from animl_local.moto_s3_owner import expected_owners_enforced
 from animl_local.moto_s3_urls import s3_urls_read_once
+from animl_local.moto_sqs_counts import queue_counts_read_the_clock_once
 from animl_local.moto_sqs_pollers import mapped_queues_polled
 from animl_local.report import WorkflowFunctions
 from animl_local.stack import MOTO_PARAMETERS
@@ -185,6 +186,8 @@ class EmbeddedStage:
         self.invocations = self._stack.enter_context(handlers_serve_invocations())
         # Batch queues are read by pollers of their own, as Lambda's, not inside SendMessage.
         self._stack.enter_context(mapped_queues_polled())
+        # A send, a receive and a count scan the backlog: not reading the clock per message.
+        self._stack.enter_context(queue_counts_read_the_clock_once())
         self._stack.enter_context(_image_pool(self.settings.image_worker_processes))
         try:
             self.provision()
