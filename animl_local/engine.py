@@ -184,10 +184,10 @@ class EmbeddedStage:
             self.endpoint_url = self._stack.enter_context(_moto_server(self.server_port))
         self._stack.enter_context(aws_limits.enforced())  # refuse what AWS refuses
         self.invocations = self._stack.enter_context(handlers_serve_invocations())
-        # Batch queues are read by pollers of their own, as Lambda's, not inside SendMessage.
-        self._stack.enter_context(mapped_queues_polled())
         # A send, a receive and a count scan the backlog: not reading the clock per message.
         self._stack.enter_context(queue_counts_read_the_clock_once())
+        # Batch queues are read by pollers of their own, as Lambda's, not inside SendMessage.
+        self._stack.enter_context(mapped_queues_polled())
         self._stack.enter_context(_image_pool(self.settings.image_worker_processes))
         try:
             self.provision()

@@ -1,13 +1,13 @@
 """moto's SQS (5.2) counts a queue's messages reading the clock once per count, not per message.
 
 moto decides whether a message is visible, and whether it is delayed, by reading the clock
-through datetime arithmetic each time it asks (about 15 microseconds). A queue's visible
-messages (what ReceiveMessage takes from) and its three ApproximateNumberOf* counts ask it of
-every message; and SendMessage builds every attribute of the queue to read one
-(ContentBasedDeduplication), so each send scans the backlog four times. Sending 1,000
-messages to a queue nobody reads took 11 ms per send for the first 250 and 54 ms for the last.
-Here each of those reads the clock once and compares every message with that instant: the
-same messages and counts, as of one moment instead of a moment per message.
+through datetime arithmetic each time it asks (several microseconds). A queue's visible messages
+(what ReceiveMessage takes from) and its three ApproximateNumberOf* counts ask it of every
+message; and SendMessage builds every attribute of the queue to read one
+(ContentBasedDeduplication): three scans of the backlog, four clock reads per message, at each
+send. Sending 1,000 messages to a queue nobody reads took 11 ms per send for the first 250 and
+54 ms for the last. Here each count reads the clock once and compares every message with that
+instant: the same messages and counts, as of one moment instead of a moment per message.
 Local only, entered by the embedded stage; the tests compare the answers with moto's own.
 """
 
