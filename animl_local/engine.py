@@ -50,7 +50,7 @@ from animl_local.moto_request_cycles import (
 from animl_local.moto_s3_on_disk import s3_objects_on_disk
 from animl_local.moto_s3_owner import expected_owners_enforced
 from animl_local.moto_s3_urls import s3_urls_read_once
-from animl_local.moto_sqs_counts import queue_counts_read_the_clock_once
+from animl_local.moto_sqs_counts import queue_counts_kept_cheap
 from animl_local.moto_sqs_pollers import mapped_queues_polled
 from animl_local.report import WorkflowFunctions
 from animl_local.stack import MOTO_PARAMETERS
@@ -184,8 +184,9 @@ class EmbeddedStage:
             self.endpoint_url = self._stack.enter_context(_moto_server(self.server_port))
         self._stack.enter_context(aws_limits.enforced())  # refuse what AWS refuses
         self.invocations = self._stack.enter_context(handlers_serve_invocations())
-        # A send, a receive and a count scan the backlog: not reading the clock per message.
-        self._stack.enter_context(queue_counts_read_the_clock_once())
+        # A send, a receive and a count scan the backlog: cheaply, not reading the clock or
+        # building the queue's attributes per message.
+        self._stack.enter_context(queue_counts_kept_cheap())
         # Batch queues are read by pollers of their own, as Lambda's, not inside SendMessage.
         self._stack.enter_context(mapped_queues_polled())
         self._stack.enter_context(_image_pool(self.settings.image_worker_processes))

@@ -35,7 +35,6 @@ from typing import Any
 from unittest import mock
 
 from moto.awslambda.models import EventSourceMapping, LambdaBackend
-from moto.core.utils import unix_time
 from moto.sqs.exceptions import QueueDoesNotExist
 from moto.sqs.models import Message, Queue, SQSBackend, sqs_backends
 
@@ -124,16 +123,6 @@ class SqsPollers:
                     sqs.delete_message(queue.name, str(message.receipt_handle))
 
 
-def _retention_checked_in_constant_time(self: SQSBackend, queue_name: str,
-                                        message: Message) -> bool:
-    """moto's test, on the one attribute it needs: moto's own builds every attribute of the
-    queue (counting its messages three times) for each message received, so a queue with a
-    backlog of n took n^2 work to drain."""
-    queue = self.get_queue(queue_name)
-    retain_until = int(queue.message_retention_period) + message.sent_timestamp / 1000  # type: ignore[attr-defined, operator]
-    return bool(retain_until > unix_time())
-
-
 def _queue_held(queue: Queue) -> threading.Condition:
     """The lock moto's SendMessage appends under, held while a poller receives or deletes: a
     delete rebuilds the queue's message list (a message sent meanwhile was lost), and two
@@ -198,9 +187,7 @@ def mapped_queues_polled() -> Iterator[SqsPollers]:
         return mapping
 
     with mock.patch.object(LambdaBackend, "create_event_source_mapping",
-                           create_event_source_mapping), \
-            mock.patch.object(SQSBackend, "is_message_valid_based_on_retention_period",
-                              _retention_checked_in_constant_time):
+                           create_event_source_mapping):
         try:
             yield pollers
         finally:

@@ -1,4 +1,5 @@
-"""A queue's visible messages and counts read the clock once, and answer as moto's own."""
+"""A queue's visible messages, its counts and a message's retention check answer as moto's own,
+without reading the clock or the queue's attributes per message."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ import pytest
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core import utils as moto_utils
-from moto.sqs.models import Queue, sqs_backends
+from moto.sqs.models import Queue, SQSBackend, sqs_backends
 
 from animl_local.moto_sqs_counts import (
     delayed_count,
     not_visible_count,
-    queue_counts_read_the_clock_once,
+    queue_counts_kept_cheap,
+    retention_checked_in_constant_time,
     visible_count,
     visible_messages,
 )
@@ -61,7 +63,7 @@ def test_the_api_answers_as_without_the_patch(sqs: Any) -> None:
     url, _ = mixed_queue(sqs)
     before = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
 
-    with queue_counts_read_the_clock_once():
+    with queue_counts_kept_cheap():
         after = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
         received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
 
@@ -87,7 +89,7 @@ def clock_reads() -> Iterator[list[int]]:
 def test_a_send_reads_the_clock_as_often_whatever_the_backlog(sqs: Any, patched: bool) -> None:
     """Without the patch, moto's SendMessage reads the clock four times per message queued."""
     reads_per_send = []
-    with queue_counts_read_the_clock_once() if patched else nullcontext():
+    with queue_counts_kept_cheap() if patched else nullcontext():
         for backlog in (5, 50):
             url = sqs.create_queue(QueueName=f"backlog-{backlog}")["QueueUrl"]
             for number in range(backlog):
@@ -100,3 +102,18 @@ def test_a_send_reads_the_clock_as_often_whatever_the_backlog(sqs: Any, patched:
         assert reads_per_send[0] == reads_per_send[1], reads_per_send
     else:
         assert reads_per_send[1] - reads_per_send[0] >= 4 * 45, reads_per_send
+
+
+@pytest.mark.parametrize("age_seconds", [0, 59, 61])
+def test_the_retention_check_answers_as_motos_own(sqs: Any, age_seconds: int) -> None:
+    url = sqs.create_queue(QueueName="kept", Attributes={"MessageRetentionPeriod": "60"})[
+        "QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="kept?")
+    backend = sqs_backends[DEFAULT_ACCOUNT_ID][REGION]
+    message = backend.get_queue("kept")._messages[0]
+    message.sent_timestamp -= age_seconds * 1000
+
+    ours = retention_checked_in_constant_time(backend, "kept", message)
+    assert ours == SQSBackend.is_message_valid_based_on_retention_period(
+        backend, "kept", message)
+    assert ours == (age_seconds < 60)

@@ -157,24 +157,3 @@ def test_which_messages_go_back_is_decided_as_lambda_does(
             self.id = id
     messages: Any = [Message("a"), Message("b")]
     assert failed_ids(messages, payload, errored, reports) == failed
-
-
-@pytest.mark.parametrize("age_seconds", [0, 59, 61])
-def test_the_retention_check_answers_as_motos_own(aws: None, age_seconds: int) -> None:  # noqa: F811
-    from moto.core import DEFAULT_ACCOUNT_ID
-    from moto.sqs.models import SQSBackend, sqs_backends
-
-    from animl_local.moto_sqs_pollers import _retention_checked_in_constant_time
-
-    sqs = boto3.client("sqs", region_name=REGION)
-    url = sqs.create_queue(QueueName="kept", Attributes={"MessageRetentionPeriod": "60"})[
-        "QueueUrl"]
-    send(url, [{"n": 1}])
-    backend = sqs_backends[DEFAULT_ACCOUNT_ID][REGION]
-    message = backend.get_queue("kept")._messages[0]
-    message.sent_timestamp -= age_seconds * 1000
-
-    ours = _retention_checked_in_constant_time(backend, "kept", message)
-    assert ours == SQSBackend.is_message_valid_based_on_retention_period(
-        backend, "kept", message)
-    assert ours == (age_seconds < 60)
